@@ -1,0 +1,27 @@
+"""Flask-Admin views: a thin layer over the services in `stoloto`."""
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from stoloto.extensions import db
+from stoloto.models import AuditEvent, Contract, User
+
+from .audit import AuditView
+from .auth import AuthView
+from .contracts import ContractView
+from .home import HomeView
+from .users import UserView
+
+ADMINISTRATION = "Администрирование"
+
+
+def register_admin(app) -> Admin:
+    admin = Admin(app, name="СИ Столото", url="/",
+                  index_view=HomeView(name="Обзор", url="/", endpoint="home"),
+                  theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))
+    admin.add_view(ContractView(Contract, db.session, name="Договоры", category=ADMINISTRATION,
+                                endpoint="contracts", url="/contracts"))
+    admin.add_view(UserView(User, db.session, name="Пользователи", category=ADMINISTRATION,
+                            endpoint="users", url="/users"))
+    admin.add_view(AuditView(AuditEvent, db.session, name="Журнал", endpoint="journal", url="/journal"))
+    admin.add_view(AuthView(name="Вход", endpoint="auth", url="/auth"))
+    return admin

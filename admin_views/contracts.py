@@ -1,0 +1,157 @@
+"""Menu "Администрирование" → "Договоры": the list, the form and the row actions."""
+import io
+
+from flask import flash, redirect, request, send_file, url_for
+from flask_admin import expose
+from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_admin.form import BaseForm
+from flask_admin.model.template import TemplateLinkRowAction
+from markupsafe import Markup
+from sqlalchemy import select
+from wtforms import StringField, TextAreaField
+
+from stoloto import appendix, crypto
+from stoloto.errors import SisError
+from stoloto.extensions import db
+from stoloto.lifecycle import STATUS_LABELS, ContractStatus, status_label
+from stoloto.models import AuditEvent, Contract
+from stoloto.services import contracts
+from stoloto.services.contracts import ContractInput
+
+from .formatters import date_formatter, datetime_formatter
+from .security import SecureModelView, actor, require_can_act, show_error
+
+
+class RussianDateField(StringField):
+    """A text field shown as ДД.ММ.ГГГГ; the service parses and checks what was typed."""
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return f"{self.data:%d.%m.%Y}" if self.data else ""
+
+
+class ContractForm(BaseForm):
+    number = StringField("Номер договора", render_kw={"placeholder": "например, СТ-2026/001"})
+    contract_date = RussianDateField("Дата заключения договора",
+                                     render_kw={"placeholder": "ДД.ММ.ГГГГ", "autocomplete": "off"})
+    agent_inn = StringField("ИНН агента", render_kw={"placeholder": "10 или 12 цифр", "inputmode": "numeric"})
+    agent_name = StringField("Наименование агента")
+    comment = TextAreaField("Комментарий")
+
+
+def _status_formatter(view, context, model, name):
+    return status_label(model.status)
+
+
+def _fingerprint_formatter(view, context, model, name):
+    return crypto.format_fingerprint(model.public_key_fingerprint) if model.public_key_fingerprint else ""
+
+
+def _csr_formatter(view, context, model, name):
+    return Markup("<pre class='mb-0'>{}</pre>").format(model.csr_pem) if model.csr_pem else ""
+
+
+class ContractView(SecureModelView):
+    list_template = "admin/contracts/list.html"
+    details_template = "admin/contracts/details.html"
+    edit_template = "admin/contracts/edit.html"
+    can_view_details = True
+    form = ContractForm
+    column_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "updated_at")
+    column_details_list = ("number", "contract_date", "agent_inn", "agent_name", "comment", "status",
+                           "key_algorithm", "public_key_fingerprint", "csr_pem", "appendix_generated_at",
+                           "created_at", "updated_at")
+    column_labels = {
+        "number": "Номер договора", "contract_date": "Дата заключения договора",
+        "agent_inn": "ИНН агента", "agent_name": "Наименование агента", "comment": "Комментарий",
+        "status": "Статус", "created_at": "Создан", "updated_at": "Изменён",
+        "key_algorithm": "Алгоритм ключа", "public_key_fingerprint": "Отпечаток открытого ключа (SHA-256)",
+        "csr_pem": "Запрос на сертификат", "appendix_generated_at": "Приложение №5 сформировано",
+    }
+    column_filters = [FilterEqual(Contract.status, "Статус",
+                                  options=[(status.value, label) for status, label in STATUS_LABELS.items()])]
+    column_searchable_list = ("number", "agent_inn", "agent_name")
+    column_sortable_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "updated_at")
+    column_default_sort = ("id", True)
+    column_formatters = {
+        "status": _status_formatter, "contract_date": date_formatter, "updated_at": datetime_formatter,
+    }
+    column_formatters_detail = dict(column_formatters, created_at=datetime_formatter,
+                                    appendix_generated_at=datetime_formatter,
+                                    public_key_fingerprint=_fingerprint_formatter, csr_pem=_csr_formatter)
+    column_extra_row_actions = [
+        TemplateLinkRowAction("contract_actions.activate", "Активировать договор"),
+        TemplateLinkRowAction("contract_actions.appendix", "Приложение к договору"),
+    ]
+
+    def _input(self, form) -> ContractInput:
+        return ContractInput(number=form.number.data, contract_date=form.contract_date.data,
+                             agent_inn=form.agent_inn.data, agent_name=form.agent_name.data,
+                             comment=form.comment.data)
+
+    def _save(self, form, save):
+        try:
+            contract = save()
+        except SisError as error:
+            for name, message in error.fields.items():
+                getattr(form, name).errors.append(message)
+            show_error(error)
+            return False
+        if contract.status == ContractStatus.DRAFT.value:
+            flash("Договор сохранён как черновик: действия с ним станут доступны, когда будут заполнены "
+                  "номер, дата заключения и ИНН агента.", "warning")
+        return contract
+
+    def create_model(self, form):
+        return self._save(form, lambda: contracts.create_contract(self._input(form), actor()))
+
+    def update_model(self, form, model):
+        return self._save(form, lambda: contracts.update_contract(model, self._input(form), actor()))
+
+    def delete_model(self, model):
+        try:
+            contracts.delete_contract(model, actor())
+        except SisError as error:
+            show_error(error)
+            return False
+        return True
+
+    @expose("/activate/", methods=("POST",))
+    def activate_view(self):
+        """"Активировать договор": the step that fits the contract's status."""
+        require_can_act()
+        return_url = request.form.get("url") or self.get_url(".index_view")
+        if not return_url.startswith("/") or return_url.startswith("//"):
+            return_url = self.get_url(".index_view")
+        try:
+            contract = contracts.prepare_activation(request.form.get("id", type=int), actor())
+        except SisError as error:
+            show_error(error)
+            return redirect(return_url)
+        link = url_for(".appendix_view", id=contract.id)
+        flash(Markup(
+            "Договор № {number} переведён в статус «{status}». Сформированы ключ СИ и запрос на "
+            "сертификат. <a href=\"{link}\" class=\"alert-link\">Скачать «Приложение №5»</a> — "
+            "его нужно подписать и передать представителю Столото."
+        ).format(number=contract.number, status=status_label(contract.status), link=link), "success")
+        return redirect(return_url)
+
+    @expose("/appendix/")
+    def appendix_view(self):
+        """"Приложение к договору": downloads the .docx."""
+        try:
+            content, filename = contracts.appendix_file(request.args.get("id", type=int))
+        except SisError as error:
+            show_error(error)
+            return redirect(self.get_url(".index_view"))
+        return send_file(io.BytesIO(content), mimetype=appendix.DOCX_MIME, as_attachment=True,
+                         download_name=filename)
+
+    def render(self, template, **kwargs):
+        if template == self.details_template and "model" in kwargs:
+            kwargs["history"] = db.session.scalars(
+                select(AuditEvent).where(AuditEvent.object_type == "contract",
+                                         AuditEvent.object_id == kwargs["model"].id)
+                .order_by(AuditEvent.id.desc()).limit(100)).all()
+        return super().render(template, **kwargs)

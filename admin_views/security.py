@@ -1,0 +1,59 @@
+"""Login and role checks shared by every admin view, and the one helper that shows errors."""
+from flask import abort, flash, redirect, request, url_for
+from flask_admin.contrib.sqla import ModelView
+from flask_login import current_user
+
+from stoloto.errors import SisError
+
+
+def show_error(error: SisError) -> None:
+    """Flashes a SisError: its message, then what to do about it."""
+    flash(str(error), "danger")
+
+
+def actor() -> str:
+    return current_user.login if current_user.is_authenticated else "аноним"
+
+
+class LoginRequired:
+    """Mixin: a view open to any signed-in user; anonymous users go to the login page."""
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated
+
+    def inaccessible_callback(self, name, **kwargs):
+        if current_user.is_authenticated:
+            abort(403)
+        return redirect(url_for("auth.login_view", next=request.full_path))
+
+
+class AdminOnly(LoginRequired):
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_admin
+
+
+def require_can_act() -> None:
+    if not (current_user.is_authenticated and current_user.can_act):
+        abort(403)
+
+
+class SecureModelView(LoginRequired, ModelView):
+    """A model view whose create/edit/delete follow the user's role."""
+
+    page_size = 50
+    can_set_page_size = True
+
+    @property
+    def can_create(self) -> bool:
+        return current_user.is_authenticated and current_user.can_act
+
+    @property
+    def can_edit(self) -> bool:
+        return current_user.is_authenticated and current_user.can_act
+
+    @property
+    def can_delete(self) -> bool:
+        return current_user.is_authenticated and current_user.can_act
+
+    def is_action_allowed(self, name: str) -> bool:
+        return current_user.is_authenticated and current_user.can_act and super().is_action_allowed(name)

@@ -1,0 +1,66 @@
+"""SIS — Stoloto Integration Server: the application factory."""
+import sys
+
+from flask import Flask
+
+from admin_views import register_admin
+from jobs.scheduler import register_jobs
+from stoloto.cli import register_commands
+from stoloto.config import build_config
+from stoloto.database import configure_engine
+from stoloto.errors_web import register_errorhandlers
+from stoloto.extensions import babel, csrf, db, login_manager, migrate
+from stoloto.models import User
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    config = build_config(overrides)
+    app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder=None,
+                template_folder="templates")
+    app.config.update(config)
+    register_extensions(app)
+    register_admin(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_jobs(app)
+    bootstrap_admin(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "ru", timezone_selector=lambda: "Europe/Moscow")
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login_view"
+    login_manager.login_message = "Войдите, чтобы продолжить."
+    login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
+
+
+def bootstrap_admin(app: Flask) -> None:
+    """The first start creates `admin` with a random password, printed once."""
+    if not app.config["SIS_BOOTSTRAP_ADMIN"]:
+        return
+    from stoloto.services.users import bootstrap_admin as create_first_admin
+    with app.app_context():
+        password = create_first_admin()
+    if password:
+        print(f"\n*** SIS: создан пользователь admin, пароль: {password}\n"
+              "*** Сохраните его: повторно он показан не будет.\n", file=sys.stderr, flush=True)
+
+
+_app: Flask | None = None
+
+
+def __getattr__(name: str):
+    # `flask --app app` and `gunicorn app:app` get a lazily built app; importing create_app alone
+    # (as the tests do) touches no database.
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = create_app()
+        return _app
+    raise AttributeError(name)

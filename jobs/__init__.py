@@ -1,0 +1,1 @@
+"""Background jobs: scheduling only; the work lives in stoloto.services."""

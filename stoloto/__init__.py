@@ -1,0 +1,1 @@
+"""SIS core: models, contract lifecycle, crypto, documents, protocol clients and services."""

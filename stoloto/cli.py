@@ -1,0 +1,34 @@
+"""Flask CLI commands: `flask --app app users create …` and friends."""
+import sys
+
+import click
+from flask import Flask
+
+from .errors import SisError
+from .models import ROLE_LABELS
+from .services import users
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users_group)
+
+
+@click.group("users", help="Пользователи SIS.")
+def users_group() -> None:
+    pass
+
+
+@users_group.command("create", help="Создать пользователя.")
+@click.argument("login")
+@click.option("--role", type=click.Choice(list(ROLE_LABELS)), required=True)
+@click.option("--password-stdin", is_flag=True, help="Прочитать пароль из стандартного ввода.")
+def create_user_command(login: str, role: str, password_stdin: bool) -> None:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Пароль", hide_input=True, confirmation_prompt=True)
+    try:
+        users.create_user(login, role, password, actor="cli")
+    except SisError as error:
+        raise click.ClickException("; ".join(error.fields.values()) or error.message) from None
+    click.echo(f"Пользователь {login} создан, роль {role}.")

@@ -1,0 +1,1 @@
+"""Clients of outside services (Stoloto, SET Centrum): the protocols and nothing else."""

@@ -1,0 +1,213 @@
+"""Contracts: saving requisites, preparing the key, the CSR and "Приложение №5", deleting."""
+from dataclasses import dataclass
+from datetime import date
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .. import appendix, audit, crypto, errors, requisites
+from ..extensions import db
+from ..lifecycle import DELETABLE, REQUISITES_EDITABLE, ContractStatus, status_label, transition
+from ..models import Contract, utcnow
+
+ACTION_PREPARE = "Активировать договор"
+REQUIRED_FIELDS = {
+    "number": "Номер договора",
+    "contract_date": "Дата заключения договора",
+    "agent_inn": "ИНН агента",
+}
+# Fields that go into the CSR and the appendix: changing them regenerates both.
+SIGNED_FIELDS = ("number", "contract_date", "agent_inn", "agent_name")
+
+
+@dataclass
+class ContractInput:
+    number: str | None = None
+    contract_date: date | str | None = None
+    agent_inn: str | None = None
+    agent_name: str | None = None
+    comment: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return all(getattr(self, name) for name in REQUIRED_FIELDS)
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def _key_context(contract: Contract) -> bytes:
+    # Binds the encrypted key to its row: a blob copied to another contract will not decrypt.
+    return f"contract:{contract.id}".encode()
+
+
+def clean_input(raw: ContractInput, editing: Contract | None = None) -> ContractInput:
+    """Trims and checks every field; raises one SisError listing all field errors."""
+    data = ContractInput(
+        number=requisites.clean_text(raw.number),
+        agent_inn=requisites.clean_text(raw.agent_inn),
+        agent_name=requisites.clean_text(raw.agent_name),
+        comment=requisites.clean_text(raw.comment),
+    )
+    problems: dict[str, str] = {}
+    if raw.contract_date not in (None, ""):
+        try:
+            data.contract_date = requisites.parse_date(raw.contract_date)
+        except ValueError as exc:
+            problems["contract_date"] = str(exc)
+    for name, message in (
+        ("number", requisites.check_number(data.number)),
+        ("contract_date", requisites.check_contract_date(data.contract_date)),
+        ("agent_inn", requisites.check_inn(data.agent_inn)),
+    ):
+        if message and name not in problems:
+            problems[name] = message
+    if data.agent_name and len(data.agent_name) > 255:
+        problems["agent_name"] = "Наименование агента длиннее 255 символов."
+    if data.number and "number" not in problems and _number_taken(data.number, editing):
+        problems["number"] = "Договор с таким номером уже есть."
+    if not any((data.number, data.contract_date, data.agent_inn, data.agent_name, data.comment)):
+        problems["number"] = "Заполните реквизиты договора."
+    if problems:
+        raise errors.invalid(problems)
+    return data
+
+
+def _number_taken(number: str, editing: Contract | None) -> bool:
+    query = select(Contract.id).where(Contract.number == number)
+    if editing is not None and editing.id is not None:
+        query = query.where(Contract.id != editing.id)
+    return db.session.execute(query).first() is not None
+
+
+def _missing_required(data: ContractInput) -> dict[str, str]:
+    return {name: f"Поле «{label}» обязательно в этом статусе."
+            for name, label in REQUIRED_FIELDS.items() if not getattr(data, name)}
+
+
+def _apply(contract: Contract, data: ContractInput) -> None:
+    for name in ("number", "contract_date", "agent_inn", "agent_name", "comment"):
+        setattr(contract, name, getattr(data, name))
+
+
+def _commit_or_duplicate() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Two users saved the same number at once: the unique constraint decides.
+        db.session.rollback()
+        raise errors.invalid({"number": "Договор с таким номером уже есть."}) from None
+
+
+def create_contract(raw: ContractInput, actor: str) -> Contract:
+    data = clean_input(raw)
+    status = ContractStatus.CREATED if data.complete else ContractStatus.DRAFT
+    contract = Contract(status=status.value)
+    _apply(contract, data)
+    db.session.add(contract)
+    db.session.flush()
+    audit.record(actor, "contract", contract.id, "Добавление договора",
+                 details=f"№ {contract.number or '—'}, статус «{status.label}»")
+    _commit_or_duplicate()
+    return contract
+
+
+def update_contract(contract: Contract, raw: ContractInput, actor: str) -> Contract:
+    data = clean_input(raw, editing=contract)
+    status = ContractStatus(contract.status)
+    changed = [name for name in ("number", "contract_date", "agent_inn", "agent_name", "comment")
+               if getattr(contract, name) != getattr(data, name)]
+    if status not in REQUISITES_EDITABLE:
+        locked = [name for name in changed if name in SIGNED_FIELDS]
+        if locked:
+            raise errors.invalid({name: f"Реквизиты нельзя менять в статусе «{status.label}»."
+                                  for name in locked})
+    if status is ContractStatus.AWAITING_ACTIVATION and not data.complete:
+        raise errors.invalid(_missing_required(data))
+
+    _apply(contract, data)
+    if status is ContractStatus.DRAFT and data.complete:
+        transition(contract, ContractStatus.CREATED, actor)
+    elif status is ContractStatus.CREATED and not data.complete:
+        transition(contract, ContractStatus.DRAFT, actor)
+    regenerate = status is ContractStatus.AWAITING_ACTIVATION and any(n in SIGNED_FIELDS for n in changed)
+    if regenerate:
+        # Same key (Stoloto may already have registered its fingerprint), new CSR and appendix.
+        key = crypto.decrypt_private_key(contract.private_key_encrypted, _secret(), _key_context(contract))
+        _issue_documents(contract, key)
+    if changed:
+        audit.record(actor, "contract", contract.id, "Изменение договора",
+                     details="Изменены поля: " + ", ".join(changed)
+                     + ("; запрос на сертификат и приложение №5 сформированы заново" if regenerate else ""))
+    _commit_or_duplicate()
+    return contract
+
+
+def prepare_activation(contract_id: int, actor: str) -> Contract:
+    """"Активировать договор" in "Создан": key, CSR, appendix; status → "Ожидание активации".
+
+    The conditional status UPDATE comes first, so a double click makes one key.
+    """
+    contract = get_contract(contract_id)
+    try:
+        if contract.status == ContractStatus.DRAFT.value:
+            raise errors.draft_refused(ACTION_PREPARE)
+        if contract.status != ContractStatus.CREATED.value:
+            raise errors.action_not_allowed(ACTION_PREPARE, status_label(contract.status))
+        transition(contract, ContractStatus.AWAITING_ACTIVATION, actor,
+                   details="сформированы ключ, запрос на сертификат и приложение №5")
+        key = crypto.generate_private_key()
+        contract.key_algorithm = crypto.KEY_ALGORITHM
+        contract.private_key_encrypted = crypto.encrypt_private_key(key, _secret(), _key_context(contract))
+        contract.public_key_fingerprint = crypto.public_key_fingerprint(key.public_key())
+        _issue_documents(contract, key)
+        db.session.commit()
+    except errors.SisError as exc:
+        audit.record_now(actor, "contract", contract_id, ACTION_PREPARE, "error", str(exc))
+        raise
+    return contract
+
+
+def _issue_documents(contract: Contract, key) -> None:
+    contract.csr_pem = crypto.build_csr(key, contract.number, contract.agent_inn, contract.agent_name)
+    csr = crypto.load_csr(contract.csr_pem)
+    generated_at = utcnow()
+    contract.appendix_docx = appendix.build_appendix(appendix.AppendixData(
+        contract_number=contract.number,
+        contract_date=contract.contract_date,
+        agent_inn=contract.agent_inn,
+        agent_name=contract.agent_name,
+        key_algorithm=contract.key_algorithm,
+        fingerprint=crypto.format_fingerprint(contract.public_key_fingerprint),
+        csr_subject=crypto.describe_subject(csr.subject),
+        csr_pem=contract.csr_pem,
+        generated_at=generated_at,
+    ))
+    contract.appendix_generated_at = generated_at
+
+
+def appendix_file(contract_id: int) -> tuple[bytes, str]:
+    contract = get_contract(contract_id)
+    if not contract.has_appendix:
+        raise errors.SisError("NO_APPENDIX", "Приложение №5 ещё не сформировано.",
+                              "Нажмите «Активировать договор» для договора в статусе «Создан».")
+    return contract.appendix_docx, appendix.appendix_filename(contract.number)
+
+
+def delete_contract(contract: Contract, actor: str) -> None:
+    status = ContractStatus(contract.status)
+    if status not in DELETABLE:
+        raise errors.SisError("ACTION_NOT_ALLOWED",
+                              f"Договор в статусе «{status.label}» удалить нельзя: для него уже сформирован ключ.")
+    audit.record(actor, "contract", contract.id, "Удаление договора", details=f"№ {contract.number or '—'}")
+    db.session.delete(contract)
+    db.session.commit()
+
+
+def get_contract(contract_id) -> Contract:
+    contract = db.session.get(Contract, contract_id)
+    if contract is None:
+        raise errors.not_found("Договор")
+    return contract
