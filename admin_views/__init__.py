@@ -18,10 +18,10 @@ def register_admin(app) -> Admin:
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
                   theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))
-    admin.add_view(ContractView(Contract, db.session, name="Договоры", category=ADMINISTRATION,
+    admin.add_view(ContractView(Contract, db, name="Договоры", category=ADMINISTRATION,
                                 endpoint="contracts", url="/contracts"))
-    admin.add_view(UserView(User, db.session, name="Пользователи", category=ADMINISTRATION,
+    admin.add_view(UserView(User, db, name="Пользователи", category=ADMINISTRATION,
                             endpoint="users", url="/users"))
-    admin.add_view(AuditView(AuditEvent, db.session, name="Журнал", endpoint="journal", url="/journal"))
+    admin.add_view(AuditView(AuditEvent, db, name="Журнал", endpoint="journal", url="/journal"))
     admin.add_view(AuthView(name="Вход", endpoint="auth", url="/auth"))
     return admin
