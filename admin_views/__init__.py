@@ -1,5 +1,8 @@
 """Flask-Admin views: a thin layer over the services in `stoloto`."""
+from pathlib import Path
+
 from flask_admin import Admin
+from flask_admin import babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 
 from stoloto.extensions import db
@@ -12,9 +15,18 @@ from .home import HomeView
 from .users import UserView
 
 ADMINISTRATION = "Администрирование"
+TRANSLATIONS = str(Path(__file__).resolve().parent.parent / "translations")
+
+
+def _use_our_wording() -> None:
+    # Flask-Babel merges catalogues in order and the later one wins, so ours goes last.
+    directories = admin_babel.domain._translation_directories
+    if TRANSLATIONS not in directories:
+        admin_babel.domain._translation_directories = [*directories, TRANSLATIONS]
 
 
 def register_admin(app) -> Admin:
+    _use_our_wording()
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
                   theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))
