@@ -12,6 +12,7 @@ from .audit import AuditView
 from .auth import AuthView
 from .contracts import ContractView
 from .home import HomeView
+from .settings import SettingsView
 from .users import UserView
 
 ADMINISTRATION = "Администрирование"
@@ -35,5 +36,6 @@ def register_admin(app) -> Admin:
     admin.add_view(UserView(User, db, name="Пользователи", category=ADMINISTRATION,
                             endpoint="users", url="/users"))
     admin.add_view(AuditView(AuditEvent, db, name="Журнал", endpoint="journal", url="/journal"))
+    admin.add_view(SettingsView(name="Настройки", endpoint="settings", url="/settings"))
     admin.add_view(AuthView(name="Вход", endpoint="auth", url="/auth"))
     return admin

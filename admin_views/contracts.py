@@ -14,8 +14,8 @@ from stoloto import appendix, crypto
 from stoloto.errors import SisError
 from stoloto.extensions import db
 from stoloto.lifecycle import STATUS_LABELS, ContractStatus, status_label
-from stoloto.models import AuditEvent, Contract
-from stoloto.services import contracts
+from stoloto.models import AuditEvent, Contract, TerminalBatch
+from stoloto.services import activation, contracts, terminals
 from stoloto.services.contracts import ContractInput
 
 from .formatters import date_formatter, datetime_formatter
@@ -50,6 +50,21 @@ def _fingerprint_formatter(view, context, model, name):
 
 def _csr_formatter(view, context, model, name):
     return Markup("<pre class='mb-0'>{}</pre>").format(model.csr_pem) if model.csr_pem else ""
+
+
+def certificate_summary(pem: str | None) -> dict | None:
+    if not pem:
+        return None
+    from cryptography import x509
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    return {
+        "subject": crypto.describe_subject(certificate.subject),
+        "issuer": certificate.issuer.rfc4514_string(),
+        "not_before": certificate.not_valid_before_utc,
+        "not_after": certificate.not_valid_after_utc,
+        "fingerprint": crypto.format_fingerprint(crypto.public_key_fingerprint(certificate.public_key())),
+        "serial": format(certificate.serial_number, "X"),
+    }
 
 
 class ContractView(SecureModelView):
@@ -119,13 +134,21 @@ class ContractView(SecureModelView):
 
     @expose("/activate/", methods=("POST",))
     def activate_view(self):
-        """"Активировать договор": the step that fits the contract's status."""
+        """"Активировать договор": the step that fits the status (prepare in "Создан", activate after)."""
         require_can_act()
         return_url = request.form.get("url") or self.get_url(".index_view")
         if not return_url.startswith("/") or return_url.startswith("//"):
             return_url = self.get_url(".index_view")
+        contract_id = request.form.get("id", type=int)
         try:
-            contract = contracts.prepare_activation(request.form.get("id", type=int), actor())
+            contract = contracts.get_contract(contract_id)
+            if contract.status == ContractStatus.AWAITING_ACTIVATION.value:
+                contract = activation.activate(contract_id, actor())
+                flash(f"Договор № {contract.number} активирован в Столото и переведён в статус "
+                      f"«{status_label(contract.status)}». Номера терминалов будут получены автоматически.",
+                      "success")
+                return redirect(return_url)
+            contract = contracts.prepare_activation(contract_id, actor())
         except SisError as error:
             show_error(error)
             return redirect(return_url)
@@ -150,6 +173,12 @@ class ContractView(SecureModelView):
 
     def render(self, template, **kwargs):
         if template == self.details_template and "model" in kwargs:
+            model = kwargs["model"]
+            kwargs["certificate"] = certificate_summary(model.certificate_pem)
+            kwargs["pool"] = terminals.pool_counts(model.id)
+            kwargs["batches"] = db.session.scalars(
+                select(TerminalBatch).where(TerminalBatch.contract_id == model.id)
+                .order_by(TerminalBatch.id.desc()).limit(50)).all()
             kwargs["history"] = db.session.scalars(
                 select(AuditEvent).where(AuditEvent.object_type == "contract",
                                          AuditEvent.object_id == kwargs["model"].id)

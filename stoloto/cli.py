@@ -11,6 +11,7 @@ from .services import users
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_group)
+    app.cli.add_command(terminals_group)
 
 
 @click.group("users", help="Пользователи SIS.")
@@ -32,3 +33,17 @@ def create_user_command(login: str, role: str, password_stdin: bool) -> None:
     except SisError as error:
         raise click.ClickException("; ".join(error.fields.values()) or error.message) from None
     click.echo(f"Пользователь {login} создан, роль {role}.")
+
+
+@click.group("terminals", help="Номера терминалов Столото.")
+def terminals_group() -> None:
+    pass
+
+
+@terminals_group.command("fetch", help="Один раз запросить пакеты терминалов для всех договоров, которым они нужны.")
+def fetch_terminals_command() -> None:
+    from .services import terminals
+    report = terminals.fetch_due_batches(actor="cli")
+    click.echo(f"Пакеты терминалов: {report}")
+    if report.errors:
+        sys.exit(1)

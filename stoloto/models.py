@@ -71,12 +71,76 @@ class Contract(db.Model):
     appendix_docx: Mapped[bytes | None] = mapped_column(db.LargeBinary, deferred=True)
     appendix_generated_at: Mapped[datetime | None]
 
+    # Filled by "Активация" (PROTOCOLS §1.1).
+    activation_request_id: Mapped[str | None] = mapped_column(db.String(36))
+    agent_id: Mapped[str | None] = mapped_column(db.String(64))
+    certificate_pem: Mapped[str | None] = mapped_column(db.Text)
+    ca_certificate_pem: Mapped[str | None] = mapped_column(db.Text)
+    activated_at: Mapped[datetime | None]
+
     @property
     def has_appendix(self) -> bool:
         return self.appendix_generated_at is not None
 
     def __str__(self) -> str:
         return self.number or f"Черновик #{self.id}"
+
+
+class TerminalBatch(db.Model):
+    """One request for terminal numbers (PROTOCOLS §1.2); its request id is committed before the call."""
+
+    __tablename__ = "terminal_batches"
+    __table_args__ = (
+        # At most one batch in flight per contract, whichever process creates it.
+        db.Index("uq_terminal_batches_pending", "contract_id", unique=True,
+                 sqlite_where=db.text("status = 'pending'"), postgresql_where=db.text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(db.ForeignKey("contracts.id"), index=True)
+    request_id: Mapped[str] = mapped_column(db.String(36), unique=True)
+    requested_count: Mapped[int]
+    status: Mapped[str] = mapped_column(db.String(16), default="pending")  # pending, done, failed
+    stoloto_batch_id: Mapped[str | None] = mapped_column(db.String(64))
+    received_count: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(db.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+    contract = db.relationship("Contract", backref=db.backref("batches", lazy="dynamic"))
+
+
+class Terminal(db.Model):
+    """A Stoloto terminal number issued to a contract; free until a cash register claims it."""
+
+    __tablename__ = "terminals"
+    __table_args__ = (db.Index("ix_terminals_contract_status", "contract_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(db.String(32), unique=True)
+    contract_id: Mapped[int] = mapped_column(db.ForeignKey("contracts.id"))
+    batch_id: Mapped[int] = mapped_column(db.ForeignKey("terminal_batches.id"))
+    status: Mapped[str] = mapped_column(db.String(16), default="free")  # free, claimed, registered, retired
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Setting(db.Model):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(db.String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(db.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SchedulerLease(db.Model):
+    """Who runs the background jobs: one holder at a time across every process."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(db.String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(db.String(128))
+    expires_at: Mapped[datetime]
 
 
 class AuditEvent(db.Model):

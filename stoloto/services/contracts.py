@@ -40,6 +40,7 @@ def _secret() -> str:
 
 def _key_context(contract: Contract) -> bytes:
     # Binds the encrypted key to its row: a blob copied to another contract will not decrypt.
+    # (services.gateway decrypts with the same context.)
     return f"contract:{contract.id}".encode()
 
 
@@ -137,6 +138,8 @@ def update_contract(contract: Contract, raw: ContractInput, actor: str) -> Contr
         # Same key (Stoloto may already have registered its fingerprint), new CSR and appendix.
         key = crypto.decrypt_private_key(contract.private_key_encrypted, _secret(), _key_context(contract))
         _issue_documents(contract, key)
+        # The next activation is a new request: Stoloto must not replay an answer to the old requisites.
+        contract.activation_request_id = None
     if changed:
         audit.record(actor, "contract", contract.id, "Изменение договора",
                      details="Изменены поля: " + ", ".join(changed)

@@ -1,0 +1,28 @@
+""""Настройки" (administrators only): every setting with its Russian label and a validated value."""
+from flask import flash, redirect, request
+from flask_admin import BaseView, expose
+
+from stoloto import settings
+from stoloto.errors import SisError
+
+from .security import AdminOnly, actor, show_error
+
+
+class SettingsView(AdminOnly, BaseView):
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        problems, typed = {}, {}
+        if request.method == "POST":
+            typed = {d.key: request.form.get(d.key, "") for d in settings.DEFINITIONS
+                     if not (d.secret and request.form.get(d.key, "") == "")}
+            try:
+                changed = settings.save(typed, actor())
+            except SisError as error:
+                problems = error.fields
+                show_error(error)
+            else:
+                flash("Настройки сохранены: " + ", ".join(changed) if changed else "Изменений нет.", "success")
+                return redirect(self.get_url(".index"))
+        values = settings.all_values()
+        values.update(typed)
+        return self.render("settings.html", definitions=settings.DEFINITIONS, values=values, problems=problems)

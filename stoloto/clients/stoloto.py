@@ -1,0 +1,171 @@
+"""Client of Stoloto's agent services (PROTOCOLS §1): activation, terminal batches, registration."""
+import logging
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+log = logging.getLogger(__name__)
+
+
+class Kind(str, Enum):
+    SUCCESS = "success"
+    REQUISITES = "requisites"  # the contract's number/date/INN are wrong: correct them and retry
+    REFUSED = "refused"        # Stoloto says "not now": try again later
+    FAILURE = "failure"        # anything else: contact support
+
+
+# (HTTP status, error code) → kind. Codes not listed here are failures.
+ERROR_KINDS = {
+    (404, "CONTRACT_NOT_FOUND"): Kind.REQUISITES,
+    (422, "CONTRACT_DATA_MISMATCH"): Kind.REQUISITES,
+    (409, "KEY_NOT_REGISTERED"): Kind.REFUSED,
+    (409, "TERMINAL_LIMIT_EXCEEDED"): Kind.REFUSED,
+}
+
+
+@dataclass
+class Outcome:
+    kind: Kind
+    status: int | None = None       # HTTP status; None when no answer arrived
+    code: str = ""                  # Stoloto's error code, or ours (TIMEOUT, CONNECTION, BAD_RESPONSE…)
+    message: str = ""               # Stoloto's text, shown escaped
+    fields: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is Kind.SUCCESS
+
+    @property
+    def answered(self) -> bool:
+        """True when Stoloto gave a definite protocol answer; False when the outcome is unknown
+        (timeout, dropped connection, 5xx, garbage), so the same X-Request-Id must be reused."""
+        return self.status is not None and self.status < 500 and self.code != "BAD_RESPONSE"
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    certificate_pem: str
+    key_pem: bytes  # decrypted only for the call; written to a 0600 file that is removed after it
+
+
+class StolotoClient:
+    def __init__(self, base_url: str, ca_bundle: str | None = None,
+                 connect_timeout: float = 5.0, read_timeout: float = 30.0):
+        self.base_url = base_url.rstrip("/")
+        self.verify = ca_bundle or True
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = requests.Session()
+        # Safe to repeat: every POST carries an X-Request-Id that Stoloto deduplicates.
+        # Only connection set-up failures are retried here; a slow answer is the caller's to retry.
+        retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
+                      allowed_methods=None, backoff_factor=0.2, raise_on_redirect=False)
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+
+    def activate(self, request_id: str, contract_number: str, contract_date: str, agent_inn: str,
+                 csr_pem: str) -> Outcome:
+        outcome = self._post("/api/v1/contracts/activate", request_id, {
+            "contract_number": contract_number, "contract_date": contract_date,
+            "agent_inn": agent_inn, "csr": csr_pem})
+        if outcome.ok and not all(isinstance(outcome.data.get(k), str) and outcome.data.get(k)
+                                  for k in ("certificate", "ca_certificate")):
+            return _bad_response(outcome.status, "в ответе нет сертификата")
+        return outcome
+
+    def request_batch(self, request_id: str, contract_number: str, count: int,
+                      client_cert: ClientCertificate) -> Outcome:
+        outcome = self._post("/api/v1/terminals/batches", request_id,
+                             {"contract_number": contract_number, "count": count}, client_cert)
+        if outcome.ok:
+            terminals = outcome.data.get("terminals")
+            if (not isinstance(terminals, list) or not 1 <= len(terminals) <= count
+                    or not all(isinstance(t, str) and t.isdigit() for t in terminals)
+                    or len(set(terminals)) != len(terminals)):
+                return _bad_response(outcome.status, "некорректный список терминалов")
+        return outcome
+
+    def register_terminal(self, request_id: str, terminal_number: str, payload: dict,
+                          client_cert: ClientCertificate) -> Outcome:
+        outcome = self._post(f"/api/v1/terminals/{terminal_number}/registration", request_id, payload,
+                             client_cert)
+        if outcome.ok and outcome.data.get("status") != "REGISTERED":
+            return _bad_response(outcome.status, "неожиданный статус регистрации")
+        return outcome
+
+    def _post(self, path: str, request_id: str, body: dict,
+              client_cert: ClientCertificate | None = None) -> Outcome:
+        url = self.base_url + path
+        headers = {"X-Request-Id": request_id, "Accept": "application/json"}
+        try:
+            with _certificate_files(client_cert) as cert:
+                response = self.session.post(url, json=body, headers=headers, timeout=self.timeout,
+                                             verify=self.verify, cert=cert, allow_redirects=False)
+        except requests.exceptions.Timeout:
+            return Outcome(Kind.FAILURE, code="TIMEOUT", message="Столото не ответил вовремя")
+        except requests.exceptions.SSLError as error:
+            log.warning("Stoloto TLS error on %s: %s", path, error)
+            return Outcome(Kind.FAILURE, code="TLS", message="ошибка защищённого соединения (TLS)")
+        except requests.exceptions.RequestException as error:
+            log.warning("Stoloto unreachable on %s: %s", path, type(error).__name__)
+            return Outcome(Kind.FAILURE, code="CONNECTION", message="сервис Столото недоступен")
+        log.info("Stoloto %s → %s (request %s)", path, response.status_code, request_id)
+        return _interpret(response)
+
+
+def _bad_response(status: int | None, what: str) -> Outcome:
+    return Outcome(Kind.FAILURE, status=status, code="BAD_RESPONSE", message=f"некорректный ответ Столото: {what}")
+
+
+def _interpret(response: requests.Response) -> Outcome:
+    status = response.status_code
+    if 300 <= status < 400:
+        return _bad_response(status, f"перенаправление {status}")
+    try:
+        data = response.json()
+    except ValueError:
+        if status >= 500:
+            return Outcome(Kind.FAILURE, status=status, code=f"HTTP_{status}",
+                           message=f"сервис Столото вернул ошибку {status}")
+        return _bad_response(status, "ответ не в формате JSON")
+    if not isinstance(data, dict):
+        return _bad_response(status, "ответ не является объектом JSON")
+    if 200 <= status < 300:
+        return Outcome(Kind.SUCCESS, status=status, data=data)
+    error = data.get("error")
+    if not isinstance(error, dict):
+        if status >= 500:
+            return Outcome(Kind.FAILURE, status=status, code=f"HTTP_{status}",
+                           message=f"сервис Столото вернул ошибку {status}")
+        return _bad_response(status, f"ошибка {status} без описания")
+    code = str(error.get("code") or f"HTTP_{status}")
+    fields = error.get("fields") if isinstance(error.get("fields"), list) else []
+    return Outcome(ERROR_KINDS.get((status, code), Kind.FAILURE), status=status, code=code,
+                   message=str(error.get("message") or ""), fields=[str(f) for f in fields], data=data)
+
+
+@contextmanager
+def _certificate_files(client_cert: ClientCertificate | None):
+    """The certificate and key as files for requests' `cert=`, in a private 0700 folder, removed after."""
+    if client_cert is None:
+        yield None
+        return
+    folder = tempfile.mkdtemp(prefix="sis-tls-")
+    cert_path, key_path = os.path.join(folder, "client.pem"), os.path.join(folder, "client.key")
+    try:
+        for path, content in ((cert_path, client_cert.certificate_pem.encode()), (key_path, client_cert.key_pem)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+        yield (cert_path, key_path)
+    finally:
+        for path in (cert_path, key_path):
+            if os.path.exists(path):
+                os.remove(path)
+        os.rmdir(folder)

@@ -1,0 +1,84 @@
+""""Активация": activating a contract at Stoloto (PROTOCOLS §1.1) with its CSR."""
+import uuid
+
+from cryptography import x509
+
+from .. import audit, crypto, errors
+from ..clients.stoloto import Kind, Outcome
+from ..extensions import db
+from ..lifecycle import ContractStatus, status_label, transition
+from ..models import Contract, utcnow
+from .contracts import get_contract
+from .gateway import stoloto_client
+
+ACTION = "Активация"
+FIELD_LABELS = {"contract_number": "номер договора", "contract_date": "дата заключения договора",
+                "agent_inn": "ИНН агента"}
+
+
+def activate(contract_id: int, actor: str) -> Contract:
+    """Calls Stoloto; on success stores the certificate and moves the contract to "Ожидание терминалов".
+
+    On any error the status is unchanged and the SisError says what to do.
+    """
+    contract = get_contract(contract_id)
+    if contract.status == ContractStatus.DRAFT.value:
+        raise errors.draft_refused("Активировать договор")
+    if contract.status != ContractStatus.AWAITING_ACTIVATION.value:
+        raise errors.action_not_allowed("Активировать договор", status_label(contract.status))
+    client = stoloto_client()
+    if not contract.activation_request_id:
+        contract.activation_request_id = str(uuid.uuid4())
+        db.session.commit()  # persisted before sending: a retry after a lost answer reuses it
+    outcome = client.activate(contract.activation_request_id, contract.number,
+                              contract.contract_date.isoformat(), contract.agent_inn, contract.csr_pem)
+    if outcome.answered:
+        contract.activation_request_id = None  # a definite answer: the next attempt is a new request
+        db.session.commit()
+    try:
+        if not outcome.ok:
+            raise outcome_error(outcome, "активации договора")
+        certificate = _checked_certificate(contract, outcome.data["certificate"], outcome.data["ca_certificate"])
+        contract.certificate_pem = outcome.data["certificate"]
+        contract.ca_certificate_pem = outcome.data["ca_certificate"]
+        contract.agent_id = str(outcome.data.get("agent_id") or "") or None
+        contract.activated_at = utcnow()
+        transition(contract, ContractStatus.AWAITING_TERMINALS, actor,
+                   details=f"сертификат {crypto.describe_subject(certificate.subject)}, "
+                           f"действует до {certificate.not_valid_after_utc:%d.%m.%Y}")
+        db.session.commit()
+    except errors.SisError as error:
+        audit.record_now(actor, "contract", contract_id, ACTION, "error", str(error))
+        raise
+    return contract
+
+
+def _checked_certificate(contract: Contract, pem: str, ca_pem: str) -> x509.Certificate:
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+        x509.load_pem_x509_certificate(ca_pem.encode())
+    except ValueError:
+        raise _failure("BAD_CERTIFICATE", "Столото вернул нечитаемый сертификат.") from None
+    if crypto.public_key_fingerprint(certificate.public_key()) != contract.public_key_fingerprint:
+        raise _failure("CERTIFICATE_KEY_MISMATCH", "Сертификат Столото выдан не на ключ этого договора.")
+    return certificate
+
+
+def _failure(code: str, message: str) -> errors.SisError:
+    return errors.SisError(code, message, "Обратитесь в службу поддержки.")
+
+
+def outcome_error(outcome: Outcome, what: str) -> errors.SisError:
+    """One Russian message per kind of Stoloto outcome, with Stoloto's own text (escaped when shown)."""
+    said = f": {outcome.message}" if outcome.message else ""
+    code = f" (код {outcome.code})" if outcome.code else ""
+    if outcome.kind is Kind.REQUISITES:
+        fields = ", ".join(FIELD_LABELS.get(f, f) for f in outcome.fields)
+        listed = f" Проверьте: {fields}." if fields else ""
+        return errors.SisError(outcome.code, f"Столото отклонил запрос {what}{said}{code}.{listed}",
+                               "Исправьте реквизиты договора и активируйте договор повторно.")
+    if outcome.kind is Kind.REFUSED:
+        return errors.SisError(outcome.code, f"Столото отказал в {what}{said}{code}.",
+                               "Повторите попытку позже.")
+    return errors.SisError(outcome.code or "STOLOTO_FAILURE", f"Ошибка сервиса Столото при {what}{said}{code}.",
+                           "Повторите попытку позже; если ошибка повторяется, обратитесь в службу поддержки.")

@@ -1,0 +1,127 @@
+""""Настройки": typed settings stored in the database; the environment gives the first values."""
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+
+from . import audit, errors
+from .extensions import db
+from .models import Setting
+
+
+@dataclass(frozen=True)
+class Definition:
+    key: str
+    label: str
+    kind: type  # int, float or str
+    default: object
+    help: str = ""
+    check: Callable[[object], str | None] = lambda value: None
+    secret: bool = False
+
+
+def _between(low, high):
+    return lambda value: None if low <= value <= high else f"Допустимые значения: от {low} до {high}."
+
+
+def _url(value: str) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "Укажите адрес вида https://host:port."
+    return None
+
+
+STOLOTO_URL = "stoloto.url"
+STOLOTO_CA_BUNDLE = "stoloto.ca_bundle"
+BATCH_SIZE = "terminals.batch_size"
+REFILL_THRESHOLD = "terminals.refill_threshold"
+JOB_INTERVAL = "jobs.interval_seconds"
+CONNECT_TIMEOUT = "http.connect_timeout"
+READ_TIMEOUT = "http.read_timeout"
+
+DEFINITIONS = [
+    Definition(STOLOTO_URL, "Адрес сервиса Столото", str, "", "Базовый URL, например https://stoloto.example:443",
+               check=_url),
+    Definition(STOLOTO_CA_BUNDLE, "Файл сертификатов УЦ для Столото (CA bundle)", str, "",
+               "Путь к PEM-файлу; пусто — системные сертификаты"),
+    Definition(BATCH_SIZE, "Количество запрашиваемых терминалов в одном пакете", int, 50,
+               check=_between(1, 1000)),
+    Definition(REFILL_THRESHOLD, "Порог свободных терминалов для запроса нового пакета", int, 10,
+               "Новый пакет запрашивается, когда свободных номеров договора меньше порога",
+               check=_between(0, 100000)),
+    Definition(JOB_INTERVAL, "Интервал фоновых заданий, секунд", int, 30, check=_between(5, 86400)),
+    Definition(CONNECT_TIMEOUT, "Таймаут соединения HTTP, секунд", float, 5.0, check=_between(0.1, 120)),
+    Definition(READ_TIMEOUT, "Таймаут ответа HTTP, секунд", float, 30.0, check=_between(0.1, 600)),
+]
+BY_KEY = {definition.key: definition for definition in DEFINITIONS}
+
+# Settings whose first value comes from the app config (and so from the environment).
+CONFIG_DEFAULTS = {STOLOTO_URL: "STOLOTO_URL", STOLOTO_CA_BUNDLE: "STOLOTO_CA_BUNDLE"}
+
+
+def _default(definition: Definition):
+    config_key = CONFIG_DEFAULTS.get(definition.key)
+    if config_key and current_app.config.get(config_key):
+        return definition.kind(current_app.config[config_key])
+    return definition.default
+
+
+def parse(definition: Definition, raw) -> object:
+    """Converts a typed-in value; raises SisError with a Russian message for the field."""
+    text = "" if raw is None else str(raw).strip()
+    try:
+        value = definition.kind(text.replace(",", ".")) if definition.kind is not str else text
+    except ValueError:
+        kind = "целое число" if definition.kind is int else "число"
+        raise errors.invalid({definition.key: f"Введите {kind}."}) from None
+    problem = definition.check(value)
+    if problem:
+        raise errors.invalid({definition.key: problem})
+    return value
+
+
+def get(key: str):
+    definition = BY_KEY[key]
+    row = db.session.get(Setting, key)
+    if row is None:
+        return _default(definition)
+    return parse(definition, row.value)
+
+
+def all_values() -> dict:
+    stored = {row.key: row.value for row in db.session.scalars(select(Setting))}
+    values = {}
+    for definition in DEFINITIONS:
+        values[definition.key] = (parse(definition, stored[definition.key]) if definition.key in stored
+                                  else _default(definition))
+    return values
+
+
+def save(raw_values: dict, actor: str) -> list[str]:
+    """Validates every value first and saves all or nothing; returns the labels of changed settings."""
+    problems, parsed = {}, {}
+    for key, raw in raw_values.items():
+        try:
+            parsed[key] = parse(BY_KEY[key], raw)
+        except errors.SisError as error:
+            problems.update(error.fields)
+    if problems:
+        raise errors.invalid(problems)
+    current = all_values()
+    changed = []
+    for key, value in parsed.items():
+        if value == current[key]:
+            continue
+        row = db.session.get(Setting, key) or Setting(key=key)
+        row.value = str(value)
+        db.session.add(row)
+        definition = BY_KEY[key]
+        changed.append(definition.label)
+        shown = "••••" if definition.secret else value
+        audit.record(actor, "setting", None, "Изменение настройки", details=f"{definition.label}: {shown}")
+    db.session.commit()
+    return changed
