@@ -13,6 +13,7 @@ from .auth import AuthView
 from .contracts import ContractView
 from .home import HomeView
 from .settings import SettingsView
+from .stand import StandView
 from .users import UserView
 
 ADMINISTRATION = "Администрирование"
@@ -37,5 +38,6 @@ def register_admin(app) -> Admin:
                             endpoint="users", url="/users"))
     admin.add_view(AuditView(AuditEvent, db, name="Журнал", endpoint="journal", url="/journal"))
     admin.add_view(SettingsView(name="Настройки", endpoint="settings", url="/settings"))
+    admin.add_view(StandView(name="Тестовый стенд", endpoint="stand", url="/stand"))
     admin.add_view(AuthView(name="Вход", endpoint="auth", url="/auth"))
     return admin

@@ -44,6 +44,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "FLASK_ADMIN_SWATCH": "default",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SIS_BOOTSTRAP_ADMIN": True,
+        # Set by `make run` when it starts the built-in Stoloto test stand.
+        "SIS_STOLOTO_STAND_URL": os.environ.get("SIS_STOLOTO_STAND_URL", ""),
+        "SIS_STOLOTO_STAND_CA": os.environ.get("SIS_STOLOTO_STAND_CA", ""),
         "SIS_INSTANCE_PATH": str(folder),
         "STOLOTO_URL": os.environ.get("STOLOTO_URL", ""),
         "STOLOTO_CA_BUNDLE": os.environ.get("STOLOTO_CA_BUNDLE", ""),

@@ -8,6 +8,7 @@ from enum import Enum
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -113,10 +114,19 @@ class StolotoClient:
             log.warning("Stoloto TLS error on %s: %s", path, error)
             return Outcome(Kind.FAILURE, code="TLS", message="ошибка защищённого соединения (TLS)")
         except requests.exceptions.RequestException as error:
+            if _was_read_timeout(error):
+                return Outcome(Kind.FAILURE, code="TIMEOUT", message="Столото не ответил вовремя")
             log.warning("Stoloto unreachable on %s: %s", path, type(error).__name__)
             return Outcome(Kind.FAILURE, code="CONNECTION", message="сервис Столото недоступен")
         log.info("Stoloto %s → %s (request %s)", path, response.status_code, request_id)
         return _interpret(response)
+
+
+def _was_read_timeout(error: Exception) -> bool:
+    # With a Retry policy urllib3 wraps a read timeout in MaxRetryError, which requests
+    # re-raises as ConnectionError instead of ReadTimeout.
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, ReadTimeoutError)
 
 
 def _bad_response(status: int | None, what: str) -> Outcome:
