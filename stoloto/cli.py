@@ -3,6 +3,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from .errors import SisError
 from .models import ROLE_LABELS
@@ -14,7 +15,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(terminals_group)
 
 
-@click.group("users", help="Пользователи SIS.")
+@click.group("users", cls=AppGroup, help="Пользователи SIS.")
 def users_group() -> None:
     pass
 
@@ -35,7 +36,7 @@ def create_user_command(login: str, role: str, password_stdin: bool) -> None:
     click.echo(f"Пользователь {login} создан, роль {role}.")
 
 
-@click.group("terminals", help="Номера терминалов Столото.")
+@click.group("terminals", cls=AppGroup, help="Номера терминалов Столото.")
 def terminals_group() -> None:
     pass
 

@@ -43,7 +43,7 @@ def build_config(overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_TIMEZONE": "Europe/Moscow",
         "FLASK_ADMIN_SWATCH": "default",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
-        "SIS_BOOTSTRAP_ADMIN": True,
+        "SIS_BOOTSTRAP_ADMIN": os.environ.get("SIS_BOOTSTRAP_ADMIN", "1") != "0",
         # Set by `make run` when it starts the built-in Stoloto test stand.
         "SIS_STOLOTO_STAND_URL": os.environ.get("SIS_STOLOTO_STAND_URL", ""),
         "SIS_STOLOTO_STAND_CA": os.environ.get("SIS_STOLOTO_STAND_CA", ""),

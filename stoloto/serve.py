@@ -1,14 +1,41 @@
-"""`make run`: serve SIS on HOST:PORT (the test stands start beside it when no URLs are set)."""
+"""`make run`: serve SIS on HOST:PORT, with the built-in test stands when no outside URLs are set."""
 import argparse
+import logging
 import os
+
+from .config import instance_path
+
+
+def start_stands(stoloto_port: int, set_port: int) -> list[str]:
+    """Starts a stand for every outside service without a URL and points SIS at it via the environment."""
+    started = []
+    if not os.environ.get("STOLOTO_URL"):
+        from .stands.stoloto_stand import StolotoStand
+        stand = StolotoStand(instance_path() / "stands" / "stoloto", port=stoloto_port).start()
+        os.environ.update(STOLOTO_URL=stand.url, STOLOTO_CA_BUNDLE=stand.ca_path,
+                          SIS_STOLOTO_STAND_URL=stand.url, SIS_STOLOTO_STAND_CA=stand.ca_path)
+        started.append(f"тестовый стенд Столото: {stand.url} (CA {stand.ca_path})")
+    if not os.environ.get("SET_CENTRUM_URL"):
+        from .stands.setcentrum_stand import SetCentrumStand
+        set_stand = SetCentrumStand(port=set_port).start()
+        os.environ.update(SET_CENTRUM_URL=set_stand.url, SIS_SET_STAND_URL=set_stand.url)
+        started.append(f"тестовый стенд SET Centrum: {set_stand.url}")
+    return started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Запуск СИ Столото")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    parser.add_argument("--stoloto-stand-port", type=int, default=int(os.environ.get("STOLOTO_STAND_PORT", "5443")))
+    parser.add_argument("--set-stand-port", type=int, default=int(os.environ.get("SET_STAND_PORT", "5081")))
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    for line in start_stands(args.stoloto_stand_port, args.set_stand_port):
+        print(f" * {line}", flush=True)
     from app import create_app
     app = create_app()
     print(f" * СИ Столото: http://{args.host}:{args.port}/", flush=True)

@@ -11,6 +11,8 @@ from stoloto.extensions import db
 from stoloto.models import ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER
 from stoloto.services import users
 
+pytest_plugins = ["tests.stand_fixtures"]
+
 TEST_SECRET = "test-secret-key-with-plenty-of-entropy-0123456789abcdef"
 PASSWORD = "password-123"
 

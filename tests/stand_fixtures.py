@@ -1,4 +1,4 @@
-"""The Stoloto test stand over real HTTPS, reset before each test, and SIS pointed at it."""
+"""Fixtures: the Stoloto test stand over real HTTPS, reset before each test, and SIS pointed at it."""
 import pytest
 import requests
 

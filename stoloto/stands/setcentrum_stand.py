@@ -1,0 +1,230 @@
+"""SET Centrum test stand: a fake store-list service (PROTOCOLS.md §2, §4) over plain HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+from collections import Counter
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+# The server plumbing (faults, dropped connections, threaded server) is the Stoloto stand's.
+from stoloto.stands.stoloto_stand import (
+    BackgroundServer,
+    FaultQueue,
+    apply_fault,
+    install_error_handlers,
+    int_field,
+    invalid,
+    json_response,
+    parse_fault,
+    read_json_object,
+)
+
+log = logging.getLogger(__name__)
+
+FAULT_KINDS = ("delay", "status", "garbage", "html502", "drop", "bad_shop", "duplicates")
+ENDPOINTS = ("shops",)
+MAX_SHOPS = 1_000_000
+DEFAULT_SHOPS = 40
+FIRST_NUMBER = 101
+
+# How a "bad_shop" fault spoils one shop's number; the default is a non-numeric string.
+BAD_NUMBERS: dict[str, Any] = {"string": "abc", "zero": 0, "negative": -5, "float": 101.5,
+                               "bool": True, "null": None}
+BAD_VARIANTS = tuple(BAD_NUMBERS) + ("missing",)
+
+SHOP_KINDS = ("Универсам", "Гастроном", "Продукты", "Минимаркет", "Магазин у дома", "Супермаркет")
+CITIES = ("г. Москва", "г. Тверь", "г. Казань", "г. Самара", "г. Пермь", "г. Воронеж", "г. Омск")
+STREETS = ("ул. Ленина", "ул. Советская", "пр. Мира", "ул. Гагарина", "ул. Пушкина", "ул. Садовая",
+           "ул. Молодёжная", "ул. Школьная", "ул. Центральная", "ул. Лесная", "наб. Волжская")
+
+
+def make_shop(index: int, number: int) -> dict[str, Any]:
+    """A deterministic shop; some lack a name or an address (null or absent), as §2 allows."""
+    shop: dict[str, Any] = {"number": number}
+    if index % 29 != 6:
+        shop["name"] = None if index % 10 == 7 else f"{SHOP_KINDS[index % len(SHOP_KINDS)]} №{number}"
+    if index % 23 != 5:
+        street = STREETS[index % len(STREETS)]
+        address = f"{CITIES[index % len(CITIES)]}, {street}, д. {1 + index % 97}"
+        shop["address"] = None if index % 15 == 4 else address
+    return shop
+
+
+class ShopCatalog:
+    """The configured shops and their answer body, serialized once per configuration."""
+
+    def __init__(self, count: int, start: int) -> None:
+        self._lock = threading.Lock()
+        self.configure(count, start)
+
+    def configure(self, count: int, start: int) -> None:
+        shops = [make_shop(index, start + index) for index in range(count)]
+        body = json.dumps({"shops": shops}, ensure_ascii=False).encode()
+        with self._lock:
+            self.count, self.start = count, start
+            self._first = shops[0] if shops else make_shop(0, start)
+            self._body = body
+
+    @property
+    def body(self) -> bytes:
+        with self._lock:
+            return self._body
+
+    def body_with_extra(self, *extra_shops: dict[str, Any]) -> bytes:
+        """The cached body with shops appended at the end (after all good ones, so a
+        client that adds shops one by one before failing gets caught)."""
+        with self._lock:
+            body, has_shops = self._body, self.count > 0
+        extra = ", ".join(json.dumps(shop, ensure_ascii=False) for shop in extra_shops).encode()
+        # json.dumps ends the body with "]}"; splice before it instead of re-serializing 50,000 shops.
+        return body[:-2] + (b", " if has_shops else b"") + extra + b"]}"
+
+    def bad_shop_body(self, variant: str) -> bytes:
+        shop: dict[str, Any] = {"name": "Магазин без номера", "address": "г. Москва, ул. Ленина, д. 1"}
+        if variant != "missing":
+            shop = {"number": BAD_NUMBERS[variant], **shop}
+        return self.body_with_extra(shop)
+
+    def duplicates_body(self) -> bytes:
+        with self._lock:
+            first, has_shops = self._first, self.count > 0
+        duplicate = {**first, "name": f"Дубликат магазина №{first['number']}"}
+        return self.body_with_extra(duplicate) if has_shops else self.body_with_extra(first, duplicate)
+
+
+def parse_setcentrum_fault(data: dict) -> dict[str, Any]:
+    fault = parse_fault(data, FAULT_KINDS, ENDPOINTS)
+    fault["endpoint"] = "shops"
+    if fault["kind"] == "bad_shop":
+        variant = data.get("variant", "string")
+        if variant not in BAD_VARIANTS:
+            raise invalid(f"'variant' must be one of: {', '.join(BAD_VARIANTS)}", ["variant"])
+        fault["variant"] = variant
+    return fault
+
+
+def shops_count_fields(data: dict) -> tuple[int, int]:
+    return (int_field(data, "count", 0, MAX_SHOPS),
+            int_field(data, "start", 1, 2_000_000_000 - MAX_SHOPS, default=FIRST_NUMBER))
+
+
+def create_setcentrum_app(stand: "SetCentrumStand") -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    install_error_handlers(app)
+
+    @app.after_request
+    def _log_line(response: Response) -> Response:
+        fault = f" fault={g.fault}" if g.get("fault") else ""
+        log.info("%s %s -> %s%s", request.method, request.path, response.status_code, fault)
+        return response
+
+    @app.get("/api/v1/shops")
+    def shops() -> Response:
+        stand.calls["shops"] += 1
+        fault = stand.faults.take("shops")
+        if fault is not None:
+            g.fault = fault["kind"]
+            if fault["kind"] == "drop":
+                log.info("GET /api/v1/shops -> connection dropped (fault)")
+            return shops_fault_response(stand, fault)
+        return Response(stand.catalog.body, content_type="application/json")
+
+    @app.post("/control/shops")
+    def control_shops() -> Response:
+        count, start = shops_count_fields(read_json_object())
+        stand.catalog.configure(count, start)
+        return json_response(200, {"count": count, "start": start})
+
+    @app.post("/control/faults")
+    def control_add_fault() -> Response:
+        stand.faults.add(parse_setcentrum_fault(read_json_object()))
+        return json_response(201, {"faults": stand.faults.pending()})
+
+    @app.delete("/control/faults")
+    def control_clear_faults() -> Response:
+        stand.faults.clear()
+        return json_response(200, {"faults": []})
+
+    @app.get("/control/state")
+    def control_state() -> Response:
+        return json_response(200, {"shops": stand.catalog.count, "start": stand.catalog.start,
+                                   "calls": {"shops": stand.calls["shops"]}, "faults": stand.faults.pending()})
+
+    return app
+
+
+def shops_fault_response(stand: "SetCentrumStand", fault: dict[str, Any]) -> Response:
+    if fault["kind"] == "bad_shop":
+        return Response(stand.catalog.bad_shop_body(fault["variant"]), content_type="application/json")
+    if fault["kind"] == "duplicates":
+        return Response(stand.catalog.duplicates_body(), content_type="application/json")
+    response = apply_fault(fault, lambda: stand.running)
+    # None: a delay has passed, now answer normally.
+    return response or Response(stand.catalog.body, content_type="application/json")
+
+
+class SetCentrumStand:
+    """The SET Centrum test stand: `SetCentrumStand(shops=40).start()`, then SIS reads `url`/api/v1/shops."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, shops: int = DEFAULT_SHOPS,
+                 start_number: int = FIRST_NUMBER) -> None:
+        self.host = host
+        self.catalog = ShopCatalog(shops, start_number)
+        self.faults = FaultQueue()
+        self.calls: Counter[str] = Counter()
+        self.app = create_setcentrum_app(self)
+        self._server = BackgroundServer(self.app, host, port)
+
+    @property
+    def url(self) -> str:
+        return self._server.url()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def running(self) -> bool:
+        return self._server.running
+
+    def start(self) -> "SetCentrumStand":
+        """Serve on a background daemon thread; a restarted object keeps its port."""
+        self._server.start(name=f"setcentrum-stand-{self._server.port}")
+        log.info("SET Centrum stand at %s (%d shops)", self.url, self.catalog.count)
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until Ctrl-C (the CLI)."""
+        self._server.bind()
+        print(f"SET Centrum stand: {self.url} ({self.catalog.count} shops)", flush=True)
+        self._server.serve_forever()
+
+    def __enter__(self) -> "SetCentrumStand":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="SET Centrum test stand (PROTOCOLS.md §2, §4).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--shops", type=int, default=DEFAULT_SHOPS)
+    parser.add_argument("--start", type=int, default=FIRST_NUMBER, help="number of the first shop")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    SetCentrumStand(args.host, args.port, shops=args.shops, start_number=args.start).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

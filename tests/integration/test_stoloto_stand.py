@@ -1,0 +1,613 @@
+"""Integration tests of the Stoloto test stand over real HTTPS with mutual TLS (PROTOCOLS.md §1, §4)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import stat
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from stoloto.stands.stoloto_stand import StolotoStand, spki_fingerprint
+
+CONTRACT = {"contract_number": "СТ-2026/001", "contract_date": "2026-01-15", "agent_inn": "7707083893"}
+OTHER_CONTRACT = {"contract_number": "СТ-2026/002", "contract_date": "2026-02-01", "agent_inn": "500100732259"}
+INN_OIDS = {10: "1.2.643.100.4", 12: "1.2.643.3.131.1.1"}
+
+
+class AgentKey:
+    """The agent's private key, CSR and (after activation) certificate, as SIS makes them."""
+
+    def __init__(self, directory: Path, contract: dict, name: str = "agent") -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        inn = contract["agent_inn"]
+        subject = x509.Name([
+            x509.NameAttribute(NameOID.COMMON_NAME, contract["contract_number"]),
+            x509.NameAttribute(x509.ObjectIdentifier(INN_OIDS[len(inn)]), inn),
+        ])
+        csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(self.key, hashes.SHA256())
+        self.csr_pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+        self.fingerprint = spki_fingerprint(self.key.public_key())
+        self.key_path = directory / f"{name}.key"
+        self.cert_path = directory / f"{name}.pem"
+        self.key_path.write_bytes(self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+    def store_certificate(self, pem: str) -> None:
+        self.cert_path.write_text(pem)
+
+    @property
+    def cert(self) -> tuple[str, str]:
+        return str(self.cert_path), str(self.key_path)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def post(stand: StolotoStand, path: str, body: dict, request_id: str | None = None,
+         cert: tuple[str, str] | None = None, timeout: float = 5, headers: dict | None = None) -> requests.Response:
+    headers = {"X-Request-Id": request_id or new_id()} if headers is None else headers
+    return requests.post(stand.url + path, json=body, headers=headers, cert=cert,
+                         verify=stand.ca_path, timeout=timeout, allow_redirects=False)
+
+
+def control(stand: StolotoStand, path: str, body: dict | None = None, method: str = "POST") -> requests.Response:
+    return requests.request(method, stand.url + "/control/" + path, json=body, verify=stand.ca_path, timeout=5)
+
+
+def register(stand: StolotoStand, contract: dict = CONTRACT, **extra) -> None:
+    assert control(stand, "contracts", {**contract, **extra}).status_code in (200, 201)
+
+
+def activate(stand: StolotoStand, agent: AgentKey, contract: dict = CONTRACT, request_id: str | None = None,
+             **changes) -> requests.Response:
+    return post(stand, "/api/v1/contracts/activate", {**contract, "csr": agent.csr_pem, **changes}, request_id)
+
+
+def activated_agent(stand: StolotoStand, tmp_path: Path, contract: dict = CONTRACT, name: str = "agent",
+                    **extra) -> AgentKey:
+    """Register the contract, confirm the key, activate, keep the certificate."""
+    register(stand, contract, **extra)
+    agent = AgentKey(tmp_path, contract, name)
+    assert control(stand, "keys/confirm", {"fingerprint": agent.fingerprint}).status_code == 200
+    response = activate(stand, agent, contract)
+    assert response.status_code == 200, response.text
+    agent.store_certificate(response.json()["certificate"])
+    return agent
+
+
+def batch(stand: StolotoStand, agent: AgentKey | None, count: int = 5, contract: dict = CONTRACT,
+          request_id: str | None = None, **kwargs) -> requests.Response:
+    return post(stand, "/api/v1/terminals/batches", {"contract_number": contract["contract_number"], "count": count},
+                request_id, cert=agent.cert if agent else None, **kwargs)
+
+
+def bind(stand: StolotoStand, agent: AgentKey | None, terminal: str, store_code: str = "101", cash_number=3,
+         contract: dict = CONTRACT, **extra) -> requests.Response:
+    body = {"contract_number": contract["contract_number"], "store_code": store_code, "cash_number": cash_number,
+            "serial_number": "SN-1", "address": "г. Москва, ул. Ленина, д. 1", **extra}
+    return post(stand, f"/api/v1/terminals/{terminal}/registration", body, cert=agent.cert if agent else None)
+
+
+def error_code(response: requests.Response) -> str:
+    return response.json()["error"]["code"]
+
+
+def state(stand: StolotoStand) -> dict:
+    return control(stand, "state", method="GET").json()
+
+
+@pytest.fixture
+def stand(tmp_path):
+    running = StolotoStand(tmp_path / "stand").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def plain_stand(tmp_path):
+    running = StolotoStand(tmp_path / "plain", tls=False).start()
+    yield running
+    running.stop()
+
+
+# -- PKI and transport ---------------------------------------------------------
+
+
+def test_pki_is_created_private_and_trusted(stand, tmp_path):
+    data_dir = tmp_path / "stand"
+    for name in ("ca.key", "server.key"):
+        assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600
+    server = x509.load_pem_x509_certificate((data_dir / "server.pem").read_bytes())
+    san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    assert "127.0.0.1" in {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    assert stand.url.startswith("https://127.0.0.1:")
+    assert stand.ca_path == str(data_dir / "ca.pem")
+    # The same CA works for the host name too.
+    localhost_url = f"https://localhost:{stand.port}/control/state"
+    assert requests.get(localhost_url, verify=stand.ca_path, timeout=5).status_code == 200
+
+
+def test_unknown_path_answers_json_error(stand):
+    response = requests.get(stand.url + "/api/v1/nothing", verify=stand.ca_path, timeout=5)
+    assert response.status_code == 404
+    assert error_code(response) == "NOT_FOUND"
+
+
+# -- §1.1 activation -----------------------------------------------------------
+
+
+def test_activate_happy_path(stand, tmp_path):
+    register(stand)
+    agent = AgentKey(tmp_path, CONTRACT)
+    control(stand, "keys/confirm", {"fingerprint": agent.fingerprint})
+    response = activate(stand, agent)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["status"] == "ACTIVATED"
+    assert body["agent_id"].startswith("A-") and body["agent_id"][2:].isdigit()
+    cert = x509.load_pem_x509_certificate(body["certificate"].encode())
+    assert spki_fingerprint(cert.public_key()) == agent.fingerprint
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "СТ-2026/001"
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc > dt.timedelta(days=360)
+    assert body["ca_certificate"] == Path(stand.ca_path).read_text()
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(body["ca_certificate"].encode()))
+    contract = state(stand)["contracts"][0]
+    assert contract["activated"] and contract["key_fingerprint"] == agent.fingerprint
+
+
+def test_reactivation_same_key_same_certificate_other_key_mismatch(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    again = activate(stand, agent)
+    assert again.status_code == 200
+    assert again.json()["certificate"] == agent.cert_path.read_text()
+    other = AgentKey(tmp_path, CONTRACT, "other")
+    control(stand, "keys/confirm", {"fingerprint": other.fingerprint})
+    refused = activate(stand, other)
+    assert refused.status_code == 409
+    assert error_code(refused) == "KEY_MISMATCH"
+
+
+def test_activate_unknown_contract(stand, tmp_path):
+    response = activate(stand, AgentKey(tmp_path, CONTRACT))
+    assert response.status_code == 404
+    assert error_code(response) == "CONTRACT_NOT_FOUND"
+    assert set(response.json()["error"]) >= {"code", "message"}
+
+
+@pytest.mark.parametrize("changes, fields", [
+    ({"contract_date": "2026-01-16"}, ["contract_date"]),
+    ({"agent_inn": "7736207543"}, ["agent_inn"]),
+    ({"contract_date": "2025-12-31", "agent_inn": "7736207543"}, ["contract_date", "agent_inn"]),
+    ({"contract_number": "ст-2026/001"}, ["contract_number"]),
+])
+def test_activate_requisites_mismatch(stand, tmp_path, changes, fields):
+    register(stand)
+    agent = AgentKey(tmp_path, CONTRACT)
+    control(stand, "keys/confirm", {"fingerprint": agent.fingerprint})
+    response = activate(stand, agent, **changes)
+    assert response.status_code == 422
+    assert error_code(response) == "CONTRACT_DATA_MISMATCH"
+    assert response.json()["error"]["fields"] == fields
+
+
+def test_key_not_registered_until_operator_confirms(stand, tmp_path):
+    register(stand)
+    agent = AgentKey(tmp_path, CONTRACT)
+    request_id = new_id()
+    refused = activate(stand, agent, request_id=request_id)
+    assert refused.status_code == 409
+    assert error_code(refused) == "KEY_NOT_REGISTERED"
+    # The operator types the fingerprint from Appendix 5: upper case, colon-separated.
+    typed = ":".join(agent.fingerprint[i:i + 2] for i in range(0, 64, 2)).upper()
+    confirmed = control(stand, "keys/confirm", {"fingerprint": typed})
+    assert confirmed.json() == {"fingerprint": agent.fingerprint, "confirmed": True}
+    # A refusal is not stored: retrying with the same request id now succeeds.
+    assert activate(stand, agent, request_id=request_id).status_code == 200
+    assert state(stand)["confirmed_fingerprints"] == [agent.fingerprint]
+
+
+def test_auto_confirm_mode(stand, tmp_path):
+    register(stand)
+    assert control(stand, "auto-confirm", {"enabled": True}).json() == {"auto_confirm": True}
+    agent = AgentKey(tmp_path, CONTRACT)
+    assert activate(stand, agent).status_code == 200
+    assert agent.fingerprint in state(stand)["confirmed_fingerprints"]
+
+
+def test_auto_register_mode(stand, tmp_path):
+    control(stand, "auto-confirm", {"enabled": True})
+    control(stand, "auto-register", {"enabled": True})
+    assert activate(stand, AgentKey(tmp_path, CONTRACT)).status_code == 200
+    assert state(stand)["contracts"][0]["contract_number"] == CONTRACT["contract_number"]
+
+
+def tampered_csr(agent: AgentKey) -> str:
+    """The agent's CSR with one signature byte changed: still parses, signature invalid."""
+    der = bytearray(x509.load_pem_x509_csr(agent.csr_pem.encode()).public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01
+    lines = base64.encodebytes(bytes(der)).decode().replace("\n", "")
+    body = "\n".join(lines[i:i + 64] for i in range(0, len(lines), 64))
+    return f"-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n"
+
+
+@pytest.mark.parametrize("changes", [
+    {"contract_number": ""},
+    {"contract_number": None},
+    {"contract_date": "15.01.2026"},
+    {"contract_date": "2026-02-30"},
+    {"agent_inn": "12345"},
+    {"agent_inn": 7707083893},
+    {"csr": ""},
+    {"csr": "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgY3Ny\n-----END CERTIFICATE REQUEST-----\n"},
+    {"csr": "tampered"},
+])
+def test_activate_validation_errors(stand, tmp_path, changes):
+    register(stand)
+    agent = AgentKey(tmp_path, CONTRACT)
+    control(stand, "keys/confirm", {"fingerprint": agent.fingerprint})
+    if changes.get("csr") == "tampered":
+        changes = {"csr": tampered_csr(agent)}
+    response = activate(stand, agent, **changes)
+    assert response.status_code == 400
+    assert error_code(response) == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Request-Id": "not-a-uuid"}, {"X-Request-Id": ""}])
+def test_request_id_is_required(stand, tmp_path, headers):
+    register(stand)
+    agent = AgentKey(tmp_path, CONTRACT)
+    response = post(stand, "/api/v1/contracts/activate", {**CONTRACT, "csr": agent.csr_pem}, headers=headers)
+    assert response.status_code == 400
+    assert error_code(response) == "VALIDATION_ERROR"
+
+
+def test_non_json_body_is_a_validation_error(stand):
+    response = requests.post(stand.url + "/api/v1/contracts/activate", data=b"{oops",
+                             headers={"X-Request-Id": new_id(), "Content-Type": "application/json"},
+                             verify=stand.ca_path, timeout=5)
+    assert response.status_code == 400
+    assert error_code(response) == "VALIDATION_ERROR"
+
+
+def test_activation_replayed_by_request_id(stand, tmp_path):
+    register(stand)
+    control(stand, "auto-confirm", {"enabled": True})
+    agent = AgentKey(tmp_path, CONTRACT)
+    request_id = new_id()
+    first = activate(stand, agent, request_id=request_id)
+    second = activate(stand, agent, request_id=request_id)
+    assert (first.status_code, first.content) == (second.status_code, second.content)
+    current = state(stand)
+    assert current["calls"]["activate"] == 2
+    assert current["executed"]["activate"] == 1 and current["replayed"]["activate"] == 1
+
+
+# -- §1.2 batches ----------------------------------------------------------------
+
+
+def test_batch_issued_and_replayed_by_request_id(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    request_id = new_id()
+    first = batch(stand, agent, 50, request_id=request_id)
+    assert first.status_code == 201
+    body = first.json()
+    assert body["batch_id"].startswith("B-")
+    assert len(body["terminals"]) == 50
+    assert all(number.isdigit() and len(number) == 7 for number in body["terminals"])
+    second = batch(stand, agent, 50, request_id=request_id)
+    assert (second.status_code, second.json()) == (201, body)
+    current = state(stand)
+    assert current["terminals"][CONTRACT["contract_number"]] == body["terminals"]
+    assert [b["batch_id"] for b in current["batches"]] == [body["batch_id"]]
+    assert current["calls"]["batches"] == 2 and current["executed"]["batches"] == 1
+
+
+def test_concurrent_retries_get_one_batch(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    request_id = new_id()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: batch(stand, agent, 10, request_id=request_id).json(), range(6)))
+    assert all(answer == answers[0] for answer in answers)
+    assert len(state(stand)["batches"]) == 1
+
+
+def test_batches_never_repeat_numbers(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    other = activated_agent(stand, tmp_path, OTHER_CONTRACT, "other")
+    numbers = []
+    for owner, contract in ((agent, CONTRACT), (other, OTHER_CONTRACT), (agent, CONTRACT)):
+        response = batch(stand, owner, 20, contract)
+        assert response.status_code == 201
+        numbers += response.json()["terminals"]
+    assert len(numbers) == len(set(numbers)) == 60
+    assert numbers == sorted(numbers)
+    assert numbers[0] == "0100001"
+
+
+@pytest.mark.parametrize("count", [0, 1001, -1, "5", 2.5, True, None])
+def test_batch_count_validation(stand, tmp_path, count):
+    agent = activated_agent(stand, tmp_path)
+    response = batch(stand, agent, count)
+    assert response.status_code == 400
+    assert error_code(response) == "VALIDATION_ERROR"
+
+
+def test_batch_limit(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path, terminal_limit=5)
+    assert len(batch(stand, agent, 3).json()["terminals"]) == 3
+    assert len(batch(stand, agent, 3).json()["terminals"]) == 2
+    exhausted = batch(stand, agent, 1)
+    assert exhausted.status_code == 409
+    assert error_code(exhausted) == "TERMINAL_LIMIT_EXCEEDED"
+    # Stoloto raises the limit; the contract gets numbers again.
+    register(stand, terminal_limit=6)
+    assert batch(stand, agent, 10).json()["terminals"] and state(stand)["contracts"][0]["terminals_issued"] == 6
+
+
+# -- mutual TLS ------------------------------------------------------------------
+
+
+def test_no_client_certificate_is_unauthorized(stand, tmp_path):
+    activated_agent(stand, tmp_path)
+    for response in (batch(stand, None), bind(stand, None, "0100001")):
+        assert response.status_code == 401
+        assert error_code(response) == "UNAUTHORIZED"
+
+
+def test_certificate_of_another_contract_is_unauthorized(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    activated_agent(stand, tmp_path, OTHER_CONTRACT, "other")
+    response = batch(stand, agent, 5, OTHER_CONTRACT)
+    assert response.status_code == 401
+    assert error_code(response) == "UNAUTHORIZED"
+
+
+def test_reset_forgets_certificates_but_keeps_the_ca(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    ca_before = Path(stand.ca_path).read_bytes()
+    assert control(stand, "reset").status_code == 200
+    assert Path(stand.ca_path).read_bytes() == ca_before
+    assert state(stand)["contracts"] == []
+    response = batch(stand, agent)
+    assert response.status_code == 401
+    assert error_code(response) == "UNAUTHORIZED"
+
+
+def test_certificate_from_a_foreign_ca_is_refused(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "intruder")])
+    foreign = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(agent.key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now)
+               .not_valid_after(now + dt.timedelta(days=1)).sign(agent.key, hashes.SHA256()))
+    agent.store_certificate(foreign.public_bytes(serialization.Encoding.PEM).decode())
+    # The TLS layer itself rejects a certificate the stand CA did not issue.
+    try:
+        response = batch(stand, agent)
+    except requests.exceptions.ConnectionError:
+        return
+    assert response.status_code == 401
+
+
+def test_plain_http_trusts_the_body(plain_stand, tmp_path):
+    assert plain_stand.url.startswith("http://")
+    unknown = batch(plain_stand, None)
+    assert (unknown.status_code, error_code(unknown)) == (401, "UNAUTHORIZED")
+    register(plain_stand)
+    not_active = batch(plain_stand, None)
+    assert (not_active.status_code, error_code(not_active)) == (409, "CONTRACT_NOT_ACTIVATED")
+    control(plain_stand, "auto-confirm", {"enabled": True})
+    assert activate(plain_stand, AgentKey(tmp_path, CONTRACT)).status_code == 200
+    assert batch(plain_stand, None, 2).status_code == 201
+
+
+# -- §1.3 registration -----------------------------------------------------------
+
+
+def test_registration_binding_rules(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    first, second = batch(stand, agent, 2).json()["terminals"]
+    unknown = bind(stand, agent, "9999999")
+    assert (unknown.status_code, error_code(unknown)) == (404, "TERMINAL_UNKNOWN")
+    bound = bind(stand, agent, first, "101", 3)
+    assert (bound.status_code, bound.json()) == (200, {"terminal_number": first, "status": "REGISTERED"})
+    again = bind(stand, agent, first, "101", 3, serial_number=None, address=None)
+    assert (again.status_code, again.json()) == (200, bound.json())
+    elsewhere = bind(stand, agent, first, "101", 4)
+    assert (elsewhere.status_code, error_code(elsewhere)) == (409, "TERMINAL_ALREADY_BOUND")
+    other_store = bind(stand, agent, first, "102", 3)
+    assert other_store.status_code == 409
+    assert bind(stand, agent, second, "102", 1).status_code == 200
+    bindings = state(stand)["bindings"]
+    assert [(b["terminal_number"], b["store_code"], b["cash_number"]) for b in bindings] == [
+        (first, "101", 3), (second, "102", 1)]
+
+
+def test_registration_of_a_terminal_of_another_contract(plain_stand, tmp_path):
+    control(plain_stand, "auto-confirm", {"enabled": True})
+    for contract, name in ((CONTRACT, "agent"), (OTHER_CONTRACT, "other")):
+        register(plain_stand, contract)
+        activate(plain_stand, AgentKey(tmp_path, contract, name), contract)
+    foreign_terminal = batch(plain_stand, None, 1, OTHER_CONTRACT).json()["terminals"][0]
+    response = bind(plain_stand, None, foreign_terminal)
+    assert (response.status_code, error_code(response)) == (404, "TERMINAL_UNKNOWN")
+
+
+@pytest.mark.parametrize("changes", [
+    {"store_code": "abc"}, {"store_code": 101}, {"store_code": ""}, {"cash_number": 0},
+    {"cash_number": 10000}, {"cash_number": "3"}, {"cash_number": True}, {"serial_number": 5},
+    {"contract_number": None},
+])
+def test_registration_validation(stand, tmp_path, changes):
+    agent = activated_agent(stand, tmp_path)
+    terminal = batch(stand, agent, 1).json()["terminals"][0]
+    response = bind(stand, agent, terminal, **changes)
+    assert response.status_code == 400
+    assert error_code(response) == "VALIDATION_ERROR"
+
+
+# -- faults ----------------------------------------------------------------------
+
+
+def add_fault(stand: StolotoStand, **fault) -> None:
+    response = control(stand, "faults", fault)
+    assert response.status_code == 201, response.text
+
+
+def test_fault_status_and_count(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    add_fault(stand, endpoint="batches", kind="status", status=503, count=2)
+    for _ in range(2):
+        response = batch(stand, agent)
+        assert (response.status_code, error_code(response)) == (503, "SERVICE_UNAVAILABLE")
+    assert batch(stand, agent).status_code == 201
+    assert state(stand)["faults"] == []
+
+
+@pytest.mark.parametrize("code, status", [
+    ("KEY_NOT_REGISTERED", 409), ("CONTRACT_NOT_FOUND", 404), ("CONTRACT_DATA_MISMATCH", 422),
+    ("KEY_MISMATCH", 409), ("VALIDATION_ERROR", 400),
+])
+def test_fault_error_codes(stand, tmp_path, code, status):
+    register(stand)
+    add_fault(stand, endpoint="activate", kind="error", code=code)
+    response = activate(stand, AgentKey(tmp_path, CONTRACT))
+    assert (response.status_code, error_code(response)) == (status, code)
+    if code == "CONTRACT_DATA_MISMATCH":
+        assert response.json()["error"]["fields"] == ["contract_date"]
+
+
+def test_fault_garbage_body(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    add_fault(stand, endpoint="batches", kind="garbage")
+    response = batch(stand, agent)
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
+def test_fault_html502(stand, tmp_path):
+    register(stand)
+    add_fault(stand, endpoint="any", kind="html502")
+    response = activate(stand, AgentKey(tmp_path, CONTRACT))
+    assert response.status_code == 502
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "<html>" in response.text
+
+
+def test_fault_drop(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    terminal = batch(stand, agent, 1).json()["terminals"][0]
+    add_fault(stand, endpoint="registration", kind="drop")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        bind(stand, agent, terminal)
+    assert bind(stand, agent, terminal).status_code == 200
+
+
+def test_fault_delay_makes_the_client_time_out(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    add_fault(stand, endpoint="batches", kind="delay", seconds=2)
+    with pytest.raises(requests.exceptions.Timeout):
+        batch(stand, agent, timeout=(5, 0.5))
+
+
+def test_fault_delay_then_normal_answer(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    add_fault(stand, endpoint="batches", kind="delay", seconds=0.3)
+    started = time.monotonic()
+    response = batch(stand, agent)
+    assert response.status_code == 201
+    assert time.monotonic() - started >= 0.3
+
+
+def test_faults_match_their_endpoint_and_are_cleared(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    add_fault(stand, endpoint="registration", kind="status", status=500, count=3)
+    assert batch(stand, agent).status_code == 201
+    assert len(state(stand)["faults"]) == 1
+    assert control(stand, "faults", method="DELETE").json() == {"faults": []}
+    assert state(stand)["faults"] == []
+
+
+def test_faults_come_before_idempotency_and_are_not_stored(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    request_id = new_id()
+    add_fault(stand, endpoint="batches", kind="status", status=500)
+    assert batch(stand, agent, request_id=request_id).status_code == 500
+    first = batch(stand, agent, request_id=request_id)
+    assert first.status_code == 201
+    add_fault(stand, endpoint="batches", kind="html502")
+    assert batch(stand, agent, request_id=request_id).status_code == 502
+    assert batch(stand, agent, request_id=request_id).json() == first.json()
+    assert len(state(stand)["batches"]) == 1
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "explode"}, {"kind": "status", "endpoint": "shops"}, {"kind": "status", "count": 0},
+    {"kind": "delay", "seconds": -1}, {"kind": "error", "code": "NO_SUCH_CODE"},
+])
+def test_fault_control_validation(stand, fault):
+    response = control(stand, "faults", fault)
+    assert (response.status_code, error_code(response)) == (400, "VALIDATION_ERROR")
+
+
+def test_control_validation(stand):
+    assert control(stand, "keys/confirm", {"fingerprint": "abc"}).status_code == 400
+    assert control(stand, "contracts", {**CONTRACT, "agent_inn": "1"}).status_code == 400
+    assert control(stand, "auto-confirm", {"enabled": "yes"}).status_code == 400
+
+
+# -- persistence ------------------------------------------------------------------
+
+
+def test_state_survives_a_restart(tmp_path):
+    data_dir = tmp_path / "stand"
+    first = StolotoStand(data_dir).start()
+    try:
+        agent = activated_agent(first, tmp_path)
+        request_id = new_id()
+        issued = batch(first, agent, 3, request_id=request_id).json()
+        assert bind(first, agent, issued["terminals"][0]).status_code == 200
+        server_pem = (data_dir / "server.pem").read_bytes()
+    finally:
+        first.stop()
+    second = StolotoStand(data_dir).start()
+    try:
+        assert (data_dir / "server.pem").read_bytes() == server_pem
+        assert batch(second, agent, 3, request_id=request_id).json() == issued
+        more = batch(second, agent, 2).json()["terminals"]
+        assert not set(more) & set(issued["terminals"])
+        assert bind(second, agent, issued["terminals"][0], cash_number=4).status_code == 409
+        current = state(second)
+        assert current["contracts"][0]["activated"]
+        assert current["confirmed_fingerprints"] == [agent.fingerprint]
+        assert len(current["terminals"][CONTRACT["contract_number"]]) == 5
+    finally:
+        second.stop()
+
+
+def test_restarted_object_keeps_its_port(tmp_path):
+    stand = StolotoStand(tmp_path / "stand", tls=False).start()
+    url = stand.url
+    stand.stop()
+    stand.start()
+    try:
+        assert stand.url == url
+        assert requests.get(url + "/control/state", timeout=5).status_code == 200
+    finally:
+        stand.stop()
