@@ -16,6 +16,7 @@ from stoloto.stands.stoloto_stand import (
     BackgroundServer,
     FaultQueue,
     apply_fault,
+    configure_cli,
     install_error_handlers,
     int_field,
     invalid,
@@ -24,7 +25,8 @@ from stoloto.stands.stoloto_stand import (
     read_json_object,
 )
 
-log = logging.getLogger(__name__)
+# A fixed name: under `python -m` __name__ would be "__main__".
+log = logging.getLogger("stoloto.stands.setcentrum_stand")
 
 FAULT_KINDS = ("delay", "status", "garbage", "html502", "drop", "bad_shop", "duplicates")
 ENDPOINTS = ("shops",)
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shops", type=int, default=DEFAULT_SHOPS)
     parser.add_argument("--start", type=int, default=FIRST_NUMBER, help="number of the first shop")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_cli()
     SetCentrumStand(args.host, args.port, shops=args.shops, start_number=args.start).serve_forever()
 
 

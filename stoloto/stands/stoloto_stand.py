@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sqlite3
 import ssl
@@ -29,7 +30,8 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-log = logging.getLogger(__name__)
+# A fixed name: under `python -m` __name__ would be "__main__".
+log = logging.getLogger("stoloto.stands.stoloto_stand")
 
 # Status of every error code of PROTOCOLS §1; the "error" fault kind answers with these.
 ERROR_STATUSES = {
@@ -45,7 +47,9 @@ ERROR_STATUSES = {
     "CONTRACT_DATA_MISMATCH": 422,
 }
 API_ENDPOINTS = ("activate", "batches", "registration")
-FAULT_KINDS = ("delay", "status", "garbage", "html502", "drop", "error")
+# "delay_after": do the work (and store it for idempotency), then hold the answer back — the
+# window in which a client may die after Stoloto issued something but before it saved it.
+FAULT_KINDS = ("delay", "delay_after", "status", "garbage", "html502", "drop", "error")
 DEFAULT_TERMINAL_LIMIT = 10_000
 MAX_BATCH = 1000
 FIRST_TERMINAL = 100_001  # shown as "0100001": 7 digits, leading zero kept
@@ -168,7 +172,7 @@ def parse_fault(data: dict, kinds: tuple[str, ...], endpoints: tuple[str, ...]) 
         raise invalid(f"'endpoint' must be one of: {', '.join(endpoints + ('any',))}", ["endpoint"])
     fault: dict[str, Any] = {"endpoint": endpoint, "kind": kind,
                              "remaining": int_field(data, "count", 1, 1_000_000, default=1)}
-    if kind == "delay":
+    if kind in ("delay", "delay_after"):
         fault["seconds"] = number_field(data, "seconds", 0, 600, default=1.0)
     elif kind == "status":
         fault["status"] = int_field(data, "status", 200, 599, default=500)
@@ -236,6 +240,9 @@ def apply_fault(fault: dict[str, Any], is_running: Callable[[], bool]) -> Respon
         if not is_running():
             # The stand was stopped meanwhile; its storage may be closed already.
             raise DropConnection()
+        return None
+    if kind == "delay_after":
+        g.delay_after = fault["seconds"]  # slept in the after_request hook, once the work is stored
         return None
     if kind == "drop":
         raise DropConnection()
@@ -993,6 +1000,12 @@ def install_request_hooks(app: Flask, stand: "StolotoStand") -> None:
         return apply_fault(fault, lambda: stand.running)
 
     @app.after_request
+    def _hold_answer(response: Response) -> Response:
+        if g.get("delay_after"):
+            time.sleep(g.delay_after)
+        return response
+
+    @app.after_request
     def _log_line(response: Response) -> Response:
         notes = []
         if request.headers.get("X-Request-Id"):
@@ -1116,7 +1129,7 @@ class StolotoStand:
     def __init__(self, data_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, tls: bool = True,
                  auto_confirm: bool | None = None, auto_register: bool | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.host = host
         self.tls = tls
         self.pki = StandPki(self.data_dir, server_names_for(host))
@@ -1188,6 +1201,16 @@ class StolotoStand:
         self.stop()
 
 
+def configure_cli() -> None:
+    """Log to stderr and stop cleanly on SIGTERM (docker stop) as on Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Stoloto test stand (PROTOCOLS.md §1, §4).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -1200,7 +1223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-tls", dest="tls", action="store_false",
                         help="plain HTTP, the body's contract_number is trusted (tests only)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_cli()
     StolotoStand(args.data_dir, host=args.host, port=args.port, tls=args.tls,
                  auto_confirm=args.auto_confirm, auto_register=args.auto_register).serve_forever()
 
