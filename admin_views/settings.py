@@ -13,8 +13,7 @@ class SettingsView(AdminOnly, BaseView):
     def index(self):
         problems, typed = {}, {}
         if request.method == "POST":
-            typed = {d.key: request.form.get(d.key, "") for d in settings.DEFINITIONS
-                     if not (d.secret and request.form.get(d.key, "") == "")}
+            typed = {d.key: request.form.get(d.key, "") for d in settings.DEFINITIONS if d.key in request.form}
             try:
                 changed = settings.save(typed, actor())
             except SisError as error:
@@ -23,6 +22,7 @@ class SettingsView(AdminOnly, BaseView):
             else:
                 flash("Настройки сохранены: " + ", ".join(changed) if changed else "Изменений нет.", "success")
                 return redirect(self.get_url(".index"))
+        settings.cash_api_token()  # generated on first sight, so the administrator can hand it to the registers
         values = settings.all_values()
         values.update(typed)
         return self.render("settings.html", definitions=settings.DEFINITIONS, values=values, problems=problems)

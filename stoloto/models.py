@@ -125,6 +125,70 @@ class Terminal(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Store(db.Model):
+    """A store of the chain ("Магазины"); its code is the store number in SET Centrum."""
+
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(db.String(16), unique=True)
+    contract_id: Mapped[int | None] = mapped_column(db.ForeignKey("contracts.id"), index=True)
+    name: Mapped[str | None] = mapped_column(db.String(255))
+    address: Mapped[str | None] = mapped_column(db.String(500))
+    comment: Mapped[str | None] = mapped_column(db.Text)
+    source: Mapped[str] = mapped_column(db.String(16), default="manual")  # set, manual
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    contract = db.relationship("Contract", backref=db.backref("stores", lazy="dynamic"))
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name or ''}".strip()
+
+
+class CashRegister(db.Model):
+    """A cash register of a store that registers itself as a Stoloto terminal (PROTOCOLS §3)."""
+
+    __tablename__ = "cash_registers"
+    __table_args__ = (db.UniqueConstraint("store_id", "cash_number", name="uq_cash_registers_store_cash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(db.ForeignKey("stores.id"))
+    cash_number: Mapped[int]
+    serial_number: Mapped[str | None] = mapped_column(db.String(64))
+    fiscal_number: Mapped[str | None] = mapped_column(db.String(64))
+    cash_type: Mapped[str | None] = mapped_column(db.String(32))
+    state: Mapped[str] = mapped_column(db.String(16), default="pending", index=True)  # pending, registered
+    reason: Mapped[str | None] = mapped_column(db.String(32))  # why pending: CONTRACT_NOT_ACTIVE, …
+    # The contract and terminal it is (being) registered under; a re-bound store changes the contract.
+    contract_id: Mapped[int | None] = mapped_column(db.ForeignKey("contracts.id"), index=True)
+    terminal_id: Mapped[int | None] = mapped_column(db.ForeignKey("terminals.id"), unique=True)
+    registration_request_id: Mapped[str | None] = mapped_column(db.String(36))
+    last_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(db.Text)
+    registered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    store = db.relationship("Store")
+    contract = db.relationship("Contract")
+    terminal = db.relationship("Terminal")
+
+
+class RegistrationAttempt(db.Model):
+    """One step in a cash register's registration history, shown on its detail page."""
+
+    __tablename__ = "registration_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cash_register_id: Mapped[int] = mapped_column(db.ForeignKey("cash_registers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(db.String(16))
+    reason: Mapped[str | None] = mapped_column(db.String(32))
+    terminal_number: Mapped[str | None] = mapped_column(db.String(32))
+    details: Mapped[str | None] = mapped_column(db.Text)
+
+
 class Setting(db.Model):
     __tablename__ = "settings"
 

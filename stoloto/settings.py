@@ -1,10 +1,12 @@
 """"Настройки": typed settings stored in the database; the environment gives the first values."""
+import secrets
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from . import audit, errors
 from .extensions import db
@@ -42,6 +44,14 @@ REFILL_THRESHOLD = "terminals.refill_threshold"
 JOB_INTERVAL = "jobs.interval_seconds"
 CONNECT_TIMEOUT = "http.connect_timeout"
 READ_TIMEOUT = "http.read_timeout"
+SET_CENTRUM_URL = "set.centrum.url"
+CASH_API_TOKEN = "cash_api.token"
+
+
+def _token(value: str) -> str | None:
+    if len(value) < 16 or not value.isprintable() or " " in value:
+        return "Токен: не короче 16 символов, без пробелов."
+    return None
 
 DEFINITIONS = [
     Definition(STOLOTO_URL, "Адрес сервиса Столото", str, "", "Базовый URL, например https://stoloto.example:443",
@@ -56,11 +66,17 @@ DEFINITIONS = [
     Definition(JOB_INTERVAL, "Интервал фоновых заданий, секунд", int, 30, check=_between(5, 86400)),
     Definition(CONNECT_TIMEOUT, "Таймаут соединения HTTP, секунд", float, 5.0, check=_between(0.1, 120)),
     Definition(READ_TIMEOUT, "Таймаут ответа HTTP, секунд", float, 30.0, check=_between(0.1, 600)),
+    Definition(SET_CENTRUM_URL, "Адрес сервера SET Centrum", str, "",
+               "Откуда «Загрузка списка магазинов» читает магазины, например http://set-centrum:8080",
+               check=_url),
+    Definition(CASH_API_TOKEN, "Токен API регистрации касс", str, "",
+               "Кассы передают его в заголовке Authorization: Bearer …", check=_token, secret=True),
 ]
 BY_KEY = {definition.key: definition for definition in DEFINITIONS}
 
 # Settings whose first value comes from the app config (and so from the environment).
-CONFIG_DEFAULTS = {STOLOTO_URL: "STOLOTO_URL", STOLOTO_CA_BUNDLE: "STOLOTO_CA_BUNDLE"}
+CONFIG_DEFAULTS = {STOLOTO_URL: "STOLOTO_URL", STOLOTO_CA_BUNDLE: "STOLOTO_CA_BUNDLE",
+                   SET_CENTRUM_URL: "SET_CENTRUM_URL", CASH_API_TOKEN: "CASH_API_TOKEN"}
 
 
 def _default(definition: Definition):
@@ -90,6 +106,19 @@ def get(key: str):
     if row is None:
         return _default(definition)
     return parse(definition, row.value)
+
+
+def cash_api_token() -> str:
+    """The cash-register API token: from the database, else CASH_API_TOKEN, else generated once and stored."""
+    token = get(CASH_API_TOKEN)
+    if token:
+        return token
+    db.session.add(Setting(key=CASH_API_TOKEN, value=secrets.token_urlsafe(32)))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # another process generated it first
+    return get(CASH_API_TOKEN)
 
 
 def all_values() -> dict:
