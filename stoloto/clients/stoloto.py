@@ -1,6 +1,7 @@
 """Client of Stoloto's agent services (PROTOCOLS §1): activation, terminal batches, registration."""
 import logging
 import os
+import ssl
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,9 +57,23 @@ class ClientCertificate:
     key_pem: bytes  # decrypted only for the call; written to a 0600 file that is removed after it
 
 
+class _ContextAdapter(HTTPAdapter):
+    """An adapter whose TLS context already holds the client certificate and key (in memory only)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, **kwargs):
+        self.ssl_context = ssl_context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["ssl_context"] = self.ssl_context
+        return super().init_poolmanager(*args, **kwargs)
+
+
 class StolotoClient:
-    def __init__(self, base_url: str, ca_bundle: str | None = None,
-                 connect_timeout: float = 5.0, read_timeout: float = 30.0):
+    """One client per contract certificate; keep it: its connections stay alive between calls."""
+
+    def __init__(self, base_url: str, ca_bundle: str | None = None, connect_timeout: float = 5.0,
+                 read_timeout: float = 30.0, client_cert: ClientCertificate | None = None):
         self.base_url = base_url.rstrip("/")
         self.verify = ca_bundle or True
         self.timeout = (connect_timeout, read_timeout)
@@ -67,8 +82,13 @@ class StolotoClient:
         # Only connection set-up failures are retried here; a slow answer is the caller's to retry.
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
                       allowed_methods=None, backoff_factor=0.2, raise_on_redirect=False)
-        self.session.mount("https://", HTTPAdapter(max_retries=retry))
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        pool = {"max_retries": retry, "pool_connections": 4, "pool_maxsize": 64}
+        if client_cert is not None:
+            https = _ContextAdapter(_mutual_tls_context(ca_bundle, client_cert), **pool)
+        else:
+            https = HTTPAdapter(**pool)
+        self.session.mount("https://", https)
+        self.session.mount("http://", HTTPAdapter(**pool))
 
     def activate(self, request_id: str, contract_number: str, contract_date: str, agent_inn: str,
                  csr_pem: str) -> Outcome:
@@ -80,10 +100,9 @@ class StolotoClient:
             return _bad_response(outcome.status, "в ответе нет сертификата")
         return outcome
 
-    def request_batch(self, request_id: str, contract_number: str, count: int,
-                      client_cert: ClientCertificate) -> Outcome:
+    def request_batch(self, request_id: str, contract_number: str, count: int) -> Outcome:
         outcome = self._post("/api/v1/terminals/batches", request_id,
-                             {"contract_number": contract_number, "count": count}, client_cert)
+                             {"contract_number": contract_number, "count": count})
         if outcome.ok:
             terminals = outcome.data.get("terminals")
             if (not isinstance(terminals, list) or not 1 <= len(terminals) <= count
@@ -92,22 +111,18 @@ class StolotoClient:
                 return _bad_response(outcome.status, "некорректный список терминалов")
         return outcome
 
-    def register_terminal(self, request_id: str, terminal_number: str, payload: dict,
-                          client_cert: ClientCertificate) -> Outcome:
-        outcome = self._post(f"/api/v1/terminals/{terminal_number}/registration", request_id, payload,
-                             client_cert)
+    def register_terminal(self, request_id: str, terminal_number: str, payload: dict) -> Outcome:
+        outcome = self._post(f"/api/v1/terminals/{terminal_number}/registration", request_id, payload)
         if outcome.ok and outcome.data.get("status") != "REGISTERED":
             return _bad_response(outcome.status, "неожиданный статус регистрации")
         return outcome
 
-    def _post(self, path: str, request_id: str, body: dict,
-              client_cert: ClientCertificate | None = None) -> Outcome:
+    def _post(self, path: str, request_id: str, body: dict) -> Outcome:
         url = self.base_url + path
         headers = {"X-Request-Id": request_id, "Accept": "application/json"}
         try:
-            with _certificate_files(client_cert) as cert:
-                response = self.session.post(url, json=body, headers=headers, timeout=self.timeout,
-                                             verify=self.verify, cert=cert, allow_redirects=False)
+            response = self.session.post(url, json=body, headers=headers, timeout=self.timeout,
+                                         verify=self.verify, allow_redirects=False)
         except requests.exceptions.Timeout:
             return Outcome(Kind.FAILURE, code="TIMEOUT", message="Столото не ответил вовремя")
         except requests.exceptions.SSLError as error:
@@ -160,12 +175,16 @@ def _interpret(response: requests.Response) -> Outcome:
                    message=str(error.get("message") or ""), fields=[str(f) for f in fields], data=data)
 
 
+def _mutual_tls_context(ca_bundle: str | None, client_cert: ClientCertificate) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_bundle or None)
+    with _certificate_files(client_cert) as (cert_path, key_path):
+        context.load_cert_chain(cert_path, key_path)
+    return context  # the files are gone; the key lives on only inside the context
+
+
 @contextmanager
-def _certificate_files(client_cert: ClientCertificate | None):
-    """The certificate and key as files for requests' `cert=`, in a private 0700 folder, removed after."""
-    if client_cert is None:
-        yield None
-        return
+def _certificate_files(client_cert: ClientCertificate):
+    """The certificate and key as files (ssl loads only files), in a private 0700 folder, removed after."""
     folder = tempfile.mkdtemp(prefix="sis-tls-")
     cert_path, key_path = os.path.join(folder, "client.pem"), os.path.join(folder, "client.key")
     try:

@@ -17,7 +17,7 @@ from ..extensions import db
 from ..lifecycle import ContractStatus, transition
 from ..models import Contract, Terminal, TerminalBatch, utcnow
 from .activation import outcome_error
-from .gateway import client_certificate, stoloto_client
+from .gateway import stoloto_client
 
 log = logging.getLogger(__name__)
 ACTION = "Получение пакета терминалов"
@@ -85,11 +85,10 @@ def fetch_batch(contract_id: int, actor: str = audit.SYSTEM_ACTOR, force: bool =
                                          else _new_batch(contract))
     if batch is None:
         return 0
-    client = stoloto_client()
+    client = stoloto_client(contract)
     batch.attempts += 1
     db.session.commit()
-    outcome = client.request_batch(batch.request_id, contract.number, batch.requested_count,
-                                   client_certificate(contract))
+    outcome = client.request_batch(batch.request_id, contract.number, batch.requested_count)
     if outcome.ok:
         return _complete(batch, outcome.data, actor)
     error = outcome_error(outcome, "получении пакета терминалов")

@@ -8,7 +8,6 @@ from stoloto.clients.stoloto import ClientCertificate, Kind, StolotoClient
 BASE = "https://stoloto.test"
 ACTIVATE = BASE + "/api/v1/contracts/activate"
 BATCHES = BASE + "/api/v1/terminals/batches"
-CERT = ClientCertificate("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", b"key")
 
 
 def client():
@@ -89,7 +88,7 @@ def test_no_answer_is_a_failure_whose_outcome_is_unknown(exception, code):
 @responses.activate
 def test_batch_answer_is_checked(body, ok):
     responses.post(BATCHES, status=201, json=body)
-    outcome = client().request_batch("22222222-2222-4222-8222-222222222222", "СТ-1", 2, CERT)
+    outcome = client().request_batch("22222222-2222-4222-8222-222222222222", "СТ-1", 2)
     assert outcome.ok is ok
     assert responses.calls[0].request.headers["X-Request-Id"] == "22222222-2222-4222-8222-222222222222"
 
@@ -103,7 +102,7 @@ def test_batch_answer_is_checked(body, ok):
 @responses.activate
 def test_batch_errors(status, code, kind):
     responses.post(BATCHES, **error(status, code))
-    outcome = client().request_batch("22222222-2222-4222-8222-222222222222", "СТ-1", 2, CERT)
+    outcome = client().request_batch("22222222-2222-4222-8222-222222222222", "СТ-1", 2)
     assert (outcome.kind, outcome.code, outcome.answered) == (kind, code, True)
 
 
@@ -112,24 +111,17 @@ def test_registration_requires_registered_status():
     url = BASE + "/api/v1/terminals/0100001/registration"
     responses.post(url, json={"terminal_number": "0100001", "status": "REGISTERED"})
     assert client().register_terminal("33333333-3333-4333-8333-333333333333", "0100001",
-                                      {"contract_number": "1", "store_code": "101", "cash_number": 1}, CERT).ok
+                                      {"contract_number": "1", "store_code": "101", "cash_number": 1}).ok
     responses.replace(responses.POST, url, json={"terminal_number": "0100001", "status": "WHATEVER"})
     assert not client().register_terminal("33333333-3333-4333-8333-333333333333", "0100001",
-                                          {"contract_number": "1", "store_code": "101", "cash_number": 1}, CERT).ok
+                                          {"contract_number": "1", "store_code": "101", "cash_number": 1}).ok
 
 
-def test_client_key_file_exists_only_during_the_call(monkeypatch):
+def test_client_key_file_exists_only_while_the_tls_context_loads_it():
     import os
     from stoloto.clients import stoloto as module
-    seen = {}
-
-    def fake_post(self, url, **kwargs):
-        cert_path, key_path = kwargs["cert"]
-        seen["mode"] = os.stat(key_path).st_mode & 0o777
-        seen["paths"] = (cert_path, key_path)
-        raise requests.exceptions.ConnectionError("stop")
-
-    monkeypatch.setattr(module.requests.Session, "post", fake_post)
-    client().request_batch("22222222-2222-4222-8222-222222222222", "СТ-1", 2, CERT)
-    assert seen["mode"] == 0o600
-    assert not any(os.path.exists(p) for p in seen["paths"])
+    cert = ClientCertificate("certificate", b"private key")
+    with module._certificate_files(cert) as (cert_path, key_path):
+        assert os.stat(key_path).st_mode & 0o777 == 0o600
+        assert open(key_path, "rb").read() == b"private key"
+    assert not os.path.exists(key_path) and not os.path.exists(os.path.dirname(key_path))
