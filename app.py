@@ -5,6 +5,7 @@ from flask import Flask
 
 from admin_views import register_admin
 from jobs.scheduler import register_jobs
+from stoloto.api import api
 from stoloto.cli import register_commands
 from stoloto.config import build_config
 from stoloto.database import configure_engine
@@ -20,6 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(config)
     register_extensions(app)
     register_admin(app)
+    app.register_blueprint(api)
     register_errorhandlers(app)
     register_commands(app)
     register_jobs(app)

@@ -7,10 +7,11 @@ import click
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from stoloto import settings
+from stoloto import settings, signals
 from stoloto.extensions import db
 
 from . import lease
+from .registers import finish_pending_registrations
 from .terminals import fetch_terminal_batches
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def register_jobs(app: Flask) -> None:
 
 def start(app: Flask) -> BackgroundScheduler:
     runner = JobRunner(app)
+    signals.terminals_needed.connect(runner.nudge, weak=False)
     scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(runner.tick, "interval", seconds=TICK_SECONDS, id="sis-jobs", next_run_time=_now())
     scheduler.start()
@@ -53,7 +55,8 @@ class JobRunner:
         self.last_run = None
         self.nudged = False
 
-    def nudge(self) -> None:
+    def nudge(self, *args, **kwargs) -> None:
+        """Run at the next tick, whatever the interval: a cash register is waiting for terminals."""
         self.nudged = True
 
     def tick(self) -> None:
@@ -67,6 +70,7 @@ class JobRunner:
                     return
                 self.last_run, self.nudged = now, False
                 fetch_terminal_batches()
+                finish_pending_registrations()
             except Exception:  # a job must never kill the scheduler thread; the error goes to the log
                 log.exception("background job failed")
                 db.session.rollback()

@@ -1,5 +1,5 @@
 """Error pages in Russian: no stack traces, no English defaults."""
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 
 PAGES = {
@@ -12,10 +12,15 @@ PAGES = {
                                "обратитесь в службу поддержки."),
 }
 
+API_CODES = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+             413: "PAYLOAD_TOO_LARGE", 500: "INTERNAL_ERROR"}
+
 
 def register_errorhandlers(app: Flask) -> None:
     def render(code: int, detail: str | None = None):
         title, text = PAGES[code]
+        if request.path.startswith("/api/"):  # machines get the JSON error body of PROTOCOLS.md
+            return jsonify({"error": {"code": API_CODES.get(code, f"HTTP_{code}"), "message": detail or title}}), code
         return render_template("error.html", code=code, title=title, text=detail or text), code
 
     for code in PAGES:

@@ -1,0 +1,147 @@
+"""The cash-register API (PROTOCOLS §3): a bearer-token JSON blueprint under /api/v1 and its OpenAPI document."""
+import hmac
+
+from flask import Blueprint, jsonify, request
+
+from . import settings
+from .errors import SisError
+from .extensions import csrf
+from .services import registers
+
+MAX_BODY = 64 * 1024
+STATUS_OF = {"VALIDATION_ERROR": 400, "UNAUTHORIZED": 401, "STORE_UNKNOWN": 404, "CASH_REGISTER_UNKNOWN": 404,
+             "STORE_NOT_BOUND": 409, "PAYLOAD_TOO_LARGE": 413}
+OPTIONAL_TEXT = {"serial_number": 64, "fiscal_number": 64, "cash_type": 32}
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(api)
+
+
+def error(code: str, message: str, status: int | None = None, **extra):
+    return jsonify({"error": {"code": code, "message": message, **extra}}), status or STATUS_OF.get(code, 400)
+
+
+@api.before_request
+def _authenticate():
+    request.max_content_length = MAX_BODY
+    if request.endpoint == "api.openapi":
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = settings.cash_api_token()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        return error("UNAUTHORIZED", "Нужен заголовок Authorization: Bearer <токен API касс из «Настроек»>.")
+    return None
+
+
+@api.errorhandler(SisError)
+def _sis_error(exc: SisError):
+    return error(exc.code, str(exc), **({"fields": sorted(exc.fields)} if exc.fields else {}))
+
+
+def parse_registration(body) -> registers.RegistrationInput:
+    if not isinstance(body, dict):
+        raise SisError("VALIDATION_ERROR", "Тело запроса должно быть объектом JSON.")
+    problems = {}
+    store_code = body.get("store_code")
+    if not (isinstance(store_code, str) and store_code.isascii() and store_code.isdigit() and len(store_code) <= 16):
+        problems["store_code"] = "store_code: строка из 1–16 цифр."
+    cash_number = body.get("cash_number")
+    if isinstance(cash_number, bool) or not isinstance(cash_number, int) or not 1 <= cash_number <= 9999:
+        problems["cash_number"] = "cash_number: целое число от 1 до 9999."
+    for name, limit in OPTIONAL_TEXT.items():
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            problems[name] = f"{name}: строка не длиннее {limit} символов."
+    if problems:
+        raise SisError("VALIDATION_ERROR", " ".join(problems.values()), fields=problems)
+    return registers.RegistrationInput(store_code, cash_number,
+                                       **{name: body.get(name) or None for name in OPTIONAL_TEXT})
+
+
+@api.post("/cash-registers/registration")
+def register_cash_register():
+    body = request.get_json(silent=True)
+    state = registers.register(parse_registration(body))
+    return jsonify(state.as_json()), 200 if state.status == "REGISTERED" else 202
+
+
+@api.get("/cash-registers/<store_code>/<cash_number>")
+def cash_register_state(store_code: str, cash_number: str):
+    if not (store_code.isascii() and store_code.isdigit() and cash_number.isascii() and cash_number.isdigit()):
+        return error("VALIDATION_ERROR", "Код магазина и номер кассы — числа.")
+    state = registers.current_state(store_code, int(cash_number))
+    if state is None:
+        return error("CASH_REGISTER_UNKNOWN", "Такая касса в СИ не регистрировалась.")
+    return jsonify(state.as_json()), 200
+
+
+@api.get("/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                   "fields": {"type": "array", "items": {"type": "string"}}}}}}
+_STATE = {"type": "object", "required": ["status"], "properties": {
+    "status": {"type": "string", "enum": ["REGISTERED", "PENDING"]},
+    "terminal_number": {"type": "string", "pattern": "^[0-9]+$"},
+    "contract_number": {"type": "string"},
+    "reason": {"type": "string", "enum": [registers.CONTRACT_NOT_ACTIVE, registers.NO_FREE_TERMINALS,
+                                          registers.STOLOTO_UNAVAILABLE]},
+    "message": {"type": "string"}}}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+OPENAPI = {
+    "openapi": "3.0.3",
+    "info": {"title": "SIS cash-register API", "version": "1.0.0",
+             "description": "Регистрация касс магазинов как терминалов Столото (PROTOCOLS.md §3)."},
+    "servers": [{"url": "/api/v1"}],
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {"Error": _ERROR, "RegistrationState": _STATE},
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/cash-registers/registration": {"post": {
+            "operationId": "registerCashRegister",
+            "summary": "Зарегистрировать кассу (идемпотентно по store_code и cash_number)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["store_code", "cash_number"],
+                "properties": {
+                    "store_code": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+                    "cash_number": {"type": "integer", "minimum": 1, "maximum": 9999},
+                    "serial_number": {"type": "string", "maxLength": 64},
+                    "fiscal_number": {"type": "string", "maxLength": 64},
+                    "cash_type": {"type": "string", "maxLength": 32}}}}}},
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/RegistrationState"}, "Касса зарегистрирована"),
+                "202": _json({"$ref": "#/components/schemas/RegistrationState"}, "Записано, СИ завершит само"),
+                "400": _json({"$ref": "#/components/schemas/Error"}, "VALIDATION_ERROR"),
+                "401": _json({"$ref": "#/components/schemas/Error"}, "UNAUTHORIZED"),
+                "404": _json({"$ref": "#/components/schemas/Error"}, "STORE_UNKNOWN"),
+                "409": _json({"$ref": "#/components/schemas/Error"}, "STORE_NOT_BOUND"),
+                "413": _json({"$ref": "#/components/schemas/Error"}, "Тело больше 64 КиБ"),
+            }}},
+        "/cash-registers/{store_code}/{cash_number}": {"get": {
+            "operationId": "getCashRegister",
+            "summary": "Текущее состояние регистрации кассы",
+            "parameters": [
+                {"name": "store_code", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"}},
+                {"name": "cash_number", "in": "path", "required": True,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 9999}}],
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/RegistrationState"}, "Состояние"),
+                "400": _json({"$ref": "#/components/schemas/Error"}, "VALIDATION_ERROR"),
+                "401": _json({"$ref": "#/components/schemas/Error"}, "UNAUTHORIZED"),
+                "404": _json({"$ref": "#/components/schemas/Error"}, "Касса не регистрировалась"),
+            }}},
+    },
+}

@@ -1,0 +1,207 @@
+"""The cash-register API (PROTOCOLS §3) against the Stoloto stand (§1.3) over real HTTPS."""
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from stoloto import settings
+from stoloto.extensions import db
+from stoloto.models import CashRegister, Contract, RegistrationAttempt, Store, Terminal
+from stoloto.services import registers, terminals
+from tests.integration.test_processes import activated_contract
+
+TOKEN = "test-cash-api-token-0123456789"
+URL = "/api/v1/cash-registers/registration"
+
+
+@pytest.fixture
+def api(app, stand):
+    with app.app_context():
+        settings.save({settings.CASH_API_TOKEN: TOKEN}, "t")
+    client = app.test_client()
+
+    def post(body, token=TOKEN, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.post(URL, json=body, headers=headers, **kwargs)
+
+    post.client = client
+    return post
+
+
+def store(code: str, contract_id: int | None, address: str = "г. Москва, ул. Ленина, д. 1") -> int:
+    row = Store(code=code, contract_id=contract_id, name=f"Магазин №{code}", address=address, source="manual")
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def active_contract(stand, number="REG-1") -> int:
+    contract_id = activated_contract(stand, number)
+    terminals.fetch_due_batches()
+    return contract_id
+
+
+def test_registered_register_gets_a_number_and_keeps_it(app, api, stand):
+    with app.app_context():
+        contract_id = active_contract(stand)
+        store("101", contract_id)
+    first = api({"store_code": "101", "cash_number": 3, "serial_number": "SN-3"})
+    assert first.status_code == 200, first.json
+    assert first.json["status"] == "REGISTERED" and first.json["contract_number"] == "REG-1"
+    number = first.json["terminal_number"]
+    assert number in stand.issued("REG-1")
+    again = api({"store_code": "101", "cash_number": 3})
+    assert again.status_code == 200 and again.json["terminal_number"] == number
+    binding = [b for b in stand.state()["bindings"] if b["terminal_number"] == number]
+    assert binding and binding[0]["store_code"] == "101" and binding[0]["cash_number"] == 3
+    state = api.client.get("/api/v1/cash-registers/101/3", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert state.status_code == 200 and state.json == first.json
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"cash_number": 1}, "store_code"),
+    ({"store_code": 101, "cash_number": 1}, "store_code"),
+    ({"store_code": "10a", "cash_number": 1}, "store_code"),
+    ({"store_code": "101", "cash_number": 0}, "cash_number"),
+    ({"store_code": "101", "cash_number": 10000}, "cash_number"),
+    ({"store_code": "101", "cash_number": "3"}, "cash_number"),
+    ({"store_code": "101", "cash_number": True}, "cash_number"),
+    ({"store_code": "101", "cash_number": 1, "serial_number": 5}, "serial_number"),
+    ({"store_code": "101", "cash_number": 1, "serial_number": "x" * 65}, "serial_number"),
+])
+def test_invalid_input_is_a_validation_error(api, body, field):
+    response = api(body)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "VALIDATION_ERROR" and field in response.json["error"]["fields"]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"", b"null"])
+def test_malformed_body_is_a_validation_error(api, raw):
+    response = api.client.post(URL, data=raw, content_type="application/json",
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 400 and response.json["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_oversized_body_is_413(api):
+    body = json.dumps({"store_code": "101", "cash_number": 1, "pad": "x" * 70000})
+    response = api.client.post(URL, data=body, content_type="application/json",
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 413 and response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-wrong-token", TOKEN + "x", ""])
+def test_missing_or_wrong_token_is_401(api, token):
+    response = api({"store_code": "101", "cash_number": 1}, token=token)
+    assert response.status_code == 401 and response.json["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_api_needs_no_csrf_but_admin_still_does(app, api):
+    assert api({"store_code": "999", "cash_number": 1}).status_code == 404  # no CSRF token sent
+
+
+def test_unknown_store_is_404_and_unbound_store_is_409(app, api):
+    assert api({"store_code": "999", "cash_number": 1}).json["error"]["code"] == "STORE_UNKNOWN"
+    with app.app_context():
+        store("102", None)
+    response = api({"store_code": "102", "cash_number": 1})
+    assert response.status_code == 409 and response.json["error"]["code"] == "STORE_NOT_BOUND"
+    never = api.client.get("/api/v1/cash-registers/102/1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert never.status_code == 404
+
+
+def test_pending_until_the_contract_is_active(app, api, stand):
+    from stoloto.services import activation, contracts
+    from stoloto.services.contracts import ContractInput
+    with app.app_context():
+        contract_id = contracts.create_contract(ContractInput(number="LATE-1", contract_date="15.01.2026",
+                                                              agent_inn="7707083893"), "t").id
+        store("103", contract_id)
+    response = api({"store_code": "103", "cash_number": 1})
+    assert response.status_code == 202
+    assert response.json["status"] == "PENDING" and response.json["reason"] == "CONTRACT_NOT_ACTIVE"
+    with app.app_context():
+        contracts.prepare_activation(contract_id, "t")
+        contract = db.session.get(Contract, contract_id)
+        stand.register("LATE-1")
+        stand.confirm(contract.public_key_fingerprint)
+        activation.activate(contract.id, "t")
+        terminals.fetch_due_batches()
+        assert registers.finish_pending() == 1
+    assert api({"store_code": "103", "cash_number": 1}).json["status"] == "REGISTERED"
+
+
+def test_pending_without_free_terminals_nudges_the_batch_job(app, api, stand):
+    from stoloto import signals
+    nudged = []
+    signals.terminals_needed.connect(receiver := lambda sender, **kw: nudged.append(sender))
+    try:
+        with app.app_context():
+            contract_id = active_contract(stand, "FEW-1")
+            store("104", contract_id)
+        answers = [api({"store_code": "104", "cash_number": n}) for n in range(1, 7)]  # 5 terminals, 6 registers
+        assert [a.status_code for a in answers] == [200] * 5 + [202]
+        assert answers[-1].json["reason"] == "NO_FREE_TERMINALS"
+        assert nudged == [contract_id]
+        with app.app_context():
+            terminals.fetch_due_batches()
+            assert registers.finish_pending() == 1
+    finally:
+        signals.terminals_needed.disconnect(receiver)
+    assert api({"store_code": "104", "cash_number": 6}).json["status"] == "REGISTERED"
+
+
+def test_stoloto_unavailable_keeps_the_claim_and_finishes_later(app, api, stand):
+    with app.app_context():
+        contract_id = active_contract(stand, "DOWN-1")
+        store("105", contract_id)
+    stand.fault("registration", "html502", count=1)
+    response = api({"store_code": "105", "cash_number": 1})
+    assert response.status_code == 202 and response.json["reason"] == "STOLOTO_UNAVAILABLE"
+    with app.app_context():
+        claimed = db.session.scalar(select(CashRegister)).terminal.number
+        assert registers.finish_pending() == 1
+    final = api({"store_code": "105", "cash_number": 1})
+    assert final.json == {"status": "REGISTERED", "terminal_number": claimed, "contract_number": "DOWN-1"}
+
+
+def test_number_bound_elsewhere_is_retired_and_the_next_one_used(app, api, stand):
+    with app.app_context():
+        contract_id = active_contract(stand, "BOUND-1")
+        store("106", contract_id)
+    stand.fault("registration", "error", code="TERMINAL_ALREADY_BOUND", count=1)
+    response = api({"store_code": "106", "cash_number": 1})
+    assert response.status_code == 200
+    with app.app_context():
+        assert terminals.pool_counts(contract_id) == {"retired": 1, "registered": 1, "free": 3}
+        history = db.session.scalars(select(RegistrationAttempt.details)).all()
+        assert any("выведен" in h for h in history)
+
+
+def test_rebinding_a_store_registers_again_and_retires_old_numbers(app, api, stand):
+    with app.app_context():
+        first = active_contract(stand, "OLD-1")
+        second = active_contract(stand, "NEW-1")
+        store_id = store("107", first)
+    old = api({"store_code": "107", "cash_number": 1}).json["terminal_number"]
+    with app.app_context():
+        db.session.get(Store, store_id).contract_id = second
+        db.session.commit()
+        assert registers.finish_pending() == 1
+        retired = db.session.scalar(select(Terminal).where(Terminal.number == old))
+        assert retired.status == "retired"
+    now = api({"store_code": "107", "cash_number": 1}).json
+    assert now["contract_number"] == "NEW-1" and now["terminal_number"] != old
+    assert now["terminal_number"] in stand.issued("NEW-1")
+
+
+def test_unknown_api_path_answers_json(api):
+    response = api.client.get("/api/v1/nothing-here", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 404 and response.json["error"]["code"]
+
+
+def test_openapi_document_describes_both_operations(api):
+    document = api.client.get("/api/v1/openapi.json").json
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {"/cash-registers/registration", "/cash-registers/{store_code}/{cash_number}"}
+    assert set(document["paths"]["/cash-registers/registration"]["post"]["responses"]) == {
+        "200", "202", "400", "401", "404", "409", "413"}
