@@ -33,6 +33,8 @@ def build_config(overrides: dict | None = None) -> dict:
     folder = instance_path()
     config = {
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'sis.db'}",
+        # Threaded servers and the job share the pool; size it for a busy server, not the default 5.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 30, "pool_pre_ping": True},
         "SECRET_KEY": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,5 +1,6 @@
 """"Настройки": typed settings stored in the database; the environment gives the first values."""
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
@@ -100,12 +101,22 @@ def parse(definition: Definition, raw) -> object:
     return value
 
 
+# Every API call reads several settings: keep them for a second per process and database,
+# so a change made in another process takes effect within CACHE_SECONDS.
+CACHE_SECONDS = 1.0
+_cache: dict[str, tuple[float, dict]] = {}
+
+
+def forget() -> None:
+    _cache.clear()
+
+
 def get(key: str):
-    definition = BY_KEY[key]
-    row = db.session.get(Setting, key)
-    if row is None:
-        return _default(definition)
-    return parse(definition, row.value)
+    database = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    cached = _cache.get(database)
+    if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
+        cached = _cache[database] = (time.monotonic(), all_values())
+    return cached[1][key]
 
 
 def cash_api_token() -> str:
@@ -118,6 +129,7 @@ def cash_api_token() -> str:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # another process generated it first
+    forget()
     return get(CASH_API_TOKEN)
 
 
@@ -153,4 +165,5 @@ def save(raw_values: dict, actor: str) -> list[str]:
         shown = "••••" if definition.secret else value
         audit.record(actor, "setting", None, "Изменение настройки", details=f"{definition.label}: {shown}")
     db.session.commit()
+    forget()
     return changed

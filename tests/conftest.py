@@ -7,11 +7,12 @@ from flask_migrate import upgrade
 from sqlalchemy import MetaData, create_engine
 
 from app import create_app
+from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER
 from stoloto.services import users
 
-pytest_plugins = ["tests.stand_fixtures"]
+pytest_plugins = ["tests.stand_fixtures", "tests.setcentrum_fixtures"]
 
 TEST_SECRET = "test-secret-key-with-plenty-of-entropy-0123456789abcdef"
 PASSWORD = "password-123"
@@ -61,6 +62,7 @@ def _empty_tables(request):
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
+    settings.forget()
 
 
 @pytest.fixture

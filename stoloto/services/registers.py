@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import errors, signals
 from ..clients.stoloto import Outcome
@@ -63,7 +64,8 @@ class RegistrationState:
 
 def register(data: RegistrationInput) -> RegistrationState:
     """PROTOCOLS §3.1: records the register and registers it now if it can; raises SisError otherwise."""
-    store = db.session.scalar(select(Store).where(Store.code == data.store_code))
+    store = db.session.scalar(select(Store).where(Store.code == data.store_code)
+                              .options(joinedload(Store.contract)))
     if store is None:
         raise errors.SisError("STORE_UNKNOWN", f"Магазин с кодом {data.store_code} не найден в СИ.")
     if store.contract_id is None:
@@ -116,7 +118,7 @@ def advance(cash_register: CashRegister) -> RegistrationState:
         _retire_terminal(cash_register, "магазин привязан к другому договору")
     if cash_register.state == REGISTERED:
         return _state(cash_register)
-    contract = db.session.get(Contract, store.contract_id)
+    contract = store.contract
     if contract.status != ContractStatus.ACTIVE.value:
         return _wait(cash_register, CONTRACT_NOT_ACTIVE)
     for _ in range(MAX_CLAIMS):
@@ -150,16 +152,22 @@ def _claim(cash_register: CashRegister, contract: Contract) -> Terminal | None:
     if claimed is None:
         db.session.rollback()
         return None
+    request_id = str(uuid.uuid4())
     bound = db.session.execute(
         update(CashRegister).where(CashRegister.id == cash_register.id, CashRegister.terminal_id.is_(None))
-        .values(terminal_id=claimed, contract_id=contract.id, registration_request_id=str(uuid.uuid4()))
+        .values(terminal_id=claimed, contract_id=contract.id, registration_request_id=request_id)
         .execution_options(synchronize_session=False))
     if bound.rowcount != 1:
         db.session.rollback()  # a concurrent request bound a terminal first; ours goes back to the pool
-    else:
-        db.session.commit()
-    db.session.refresh(cash_register)
-    return cash_register.terminal
+        db.session.refresh(cash_register)
+        return cash_register.terminal
+    db.session.commit()
+    for name, value in (("terminal_id", claimed), ("contract_id", contract.id),
+                        ("registration_request_id", request_id)):
+        set_committed_value(cash_register, name, value)
+    terminal = db.session.get(Terminal, claimed, populate_existing=True)
+    set_committed_value(cash_register, "terminal", terminal)
+    return terminal
 
 
 def _registered(cash_register: CashRegister, terminal: Terminal, contract: Contract) -> RegistrationState:

@@ -262,6 +262,8 @@ class StandRequestHandler(WSGIRequestHandler):
 
     # A stuck client must not hold a server thread forever.
     timeout = 30
+    # Keep-alive: a client reuses its TLS connection instead of a handshake per call, as with Stoloto.
+    protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
         super().setup()
