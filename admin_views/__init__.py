@@ -6,14 +6,16 @@ from flask_admin import babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 
 from stoloto.extensions import db
-from stoloto.models import AuditEvent, Contract, User
+from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 
 from .audit import AuditView
 from .auth import AuthView
 from .contracts import ContractView
 from .home import HomeView
+from .registers import CashRegisterView
 from .settings import SettingsView
 from .stand import StandView
+from .stores import StoreView
 from .users import UserView
 
 ADMINISTRATION = "Администрирование"
@@ -34,6 +36,8 @@ def register_admin(app) -> Admin:
                   theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))
     admin.add_view(ContractView(Contract, db, name="Договоры", category=ADMINISTRATION,
                                 endpoint="contracts", url="/contracts"))
+    admin.add_view(StoreView(Store, db, name="Магазины", endpoint="stores", url="/stores"))
+    admin.add_view(CashRegisterView(CashRegister, db, name="Кассы", endpoint="registers", url="/registers"))
     admin.add_view(UserView(User, db, name="Пользователи", category=ADMINISTRATION,
                             endpoint="users", url="/users"))
     admin.add_view(AuditView(AuditEvent, db, name="Журнал", endpoint="journal", url="/journal"))
