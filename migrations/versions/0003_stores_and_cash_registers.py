@@ -61,6 +61,7 @@ def upgrade():
     )
     with op.batch_alter_table('cash_registers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cash_registers_contract_id'), ['contract_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cash_registers_last_attempt_at'), ['last_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_cash_registers_state'), ['state'], unique=False)
 
     op.create_table('registration_attempts',
@@ -88,6 +89,7 @@ def downgrade():
     op.drop_table('registration_attempts')
     with op.batch_alter_table('cash_registers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cash_registers_state'))
+        batch_op.drop_index(batch_op.f('ix_cash_registers_last_attempt_at'))
         batch_op.drop_index(batch_op.f('ix_cash_registers_contract_id'))
 
     op.drop_table('cash_registers')

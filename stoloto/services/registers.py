@@ -94,7 +94,8 @@ def _record(store: Store, data: RegistrationInput) -> CashRegister:
     details = {"serial_number": data.serial_number, "fiscal_number": data.fiscal_number,
                "cash_type": data.cash_type}
     if cash_register is None:
-        cash_register = CashRegister(store_id=store.id, cash_number=data.cash_number, state=PENDING, **details)
+        cash_register = CashRegister(store_id=store.id, cash_number=data.cash_number, state=PENDING,
+                                     contract_id=store.contract_id, **details)
         db.session.add(cash_register)
         try:
             db.session.commit()
@@ -114,8 +115,10 @@ def _record(store: Store, data: RegistrationInput) -> CashRegister:
 def advance(cash_register: CashRegister) -> RegistrationState:
     """Takes the register as far as it can go now: re-binding, claim, Stoloto, or a reason to wait."""
     store = cash_register.store
-    if cash_register.contract_id is not None and cash_register.contract_id != store.contract_id:
+    if cash_register.contract_id != store.contract_id:
         _retire_terminal(cash_register, "магазин привязан к другому договору")
+        cash_register.contract_id = store.contract_id
+        db.session.commit()
     if cash_register.state == REGISTERED:
         return _state(cash_register)
     contract = store.contract

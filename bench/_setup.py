@@ -1,0 +1,101 @@
+"""Shared set-up of the benchmarks: a Stoloto stand process, a migrated database, an active contract."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SECRET = "benchmark-secret-key-with-plenty-of-entropy-0123456789"
+TOKEN = "benchmark-cash-api-token-0123456789"
+
+
+def wait_http(url: str, verify=True, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, verify=verify, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+@contextmanager
+def process(args: list[str], env: dict | None = None, cwd: Path = ROOT):
+    proc = subprocess.Popen(args, cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+
+
+@contextmanager
+def stoloto_stand(folder: Path, port: int, tls: bool = True):
+    """The stand in its own process; plain HTTP (PROTOCOLS allows it for tests) shows SIS without TLS costs."""
+    with process([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--port", str(port),
+                  "--data-dir", str(folder / "stand"), "--auto-confirm", "--auto-register",
+                  *([] if tls else ["--no-tls"])]):
+        url, ca = f"{'https' if tls else 'http'}://127.0.0.1:{port}", str(folder / "stand" / "ca.pem")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(ca) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        wait_http(url + "/control/state", verify=ca)
+        yield url, ca
+
+
+def sis_env(database_url: str, folder: Path) -> dict:
+    return {"DATABASE_URL": database_url, "SECRET_KEY": SECRET, "SIS_INSTANCE_PATH": str(folder),
+            "SIS_BOOTSTRAP_ADMIN": "0"}
+
+
+def make_app(database_url: str, folder: Path):
+    os.environ.update(sis_env(database_url, folder), SIS_SCHEDULER="0")
+    from flask_migrate import upgrade
+    from sqlalchemy import MetaData, create_engine
+
+    from app import create_app
+    engine = create_engine(database_url)
+    meta = MetaData()
+    meta.reflect(engine)
+    meta.drop_all(engine)
+    engine.dispose()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": SECRET,
+                      "SIS_INSTANCE_PATH": str(folder), "SIS_BOOTSTRAP_ADMIN": False})
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def active_contract(number: str, batches: int) -> int:
+    """A contract activated at the stand (auto-register, auto-confirm) with batches × 1000 free terminals."""
+    from stoloto.services import activation, contracts, terminals
+    from stoloto.services.contracts import ContractInput
+    contract = contracts.create_contract(ContractInput(number=number, contract_date="15.01.2026",
+                                                       agent_inn="7707083893"), "bench")
+    contracts.prepare_activation(contract.id, "bench")
+    activation.activate(contract.id, "bench")
+    for _ in range(batches):
+        terminals.fetch_batch(contract.id, force=True)
+    return contract.id
+
+
+def option(argv: list[str], name: str, default: str) -> str:
+    for arg in argv:
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+def database_url(argv: list[str], folder: Path) -> str:
+    for arg in argv:
+        if arg.startswith("--database-url="):
+            return arg.split("=", 1)[1]
+    return f"sqlite:///{folder / 'bench.db'}"
