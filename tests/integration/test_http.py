@@ -182,3 +182,13 @@ def test_journal_is_read_only(app, web):
 def test_unknown_page_is_a_russian_404(app, web):
     response = web("viewer").get("/no-such-page")
     assert response.status_code == 404 and "Страница не найдена" in response.get_data(as_text=True)
+
+
+def test_overview_shows_contracts_stores_and_registers(app, web):
+    _contract(app)
+    _contract(app, number="Ч-1", agent_inn="")
+    page = web("viewer").get("/").get_data(as_text=True)
+    assert "Договоры по статусам" in page and "Кассы" in page and "без договора" in page
+    import re
+    counts = dict(re.findall(r"<tr><td>([^<]+)</td><td class=\"text-right\">(\d+)</td>", page))
+    assert counts["Создан"] == "1" and counts["Черновик"] == "1"
