@@ -1,7 +1,7 @@
 """Tab "Кассы": every cash register, its terminal number and state; the detail page shows its history."""
 from flask import has_app_context
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -54,7 +54,7 @@ class CashRegisterView(SecureModelView):
         FilterEqual(CashRegister.state, "Состояние", options=list(STATE_LABELS.items())),
         FilterEqual(CashRegister.reason, "Причина ожидания", options=list(REASON_LABELS.items())),
         FilterEqual(Store.code, "Код магазина"),
-        FilterEqual(CashRegister.contract_id, "Договор", options=_contract_options),
+        IntEqualFilter(CashRegister.contract_id, "Договор", options=_contract_options),
     ]
     column_formatters = {
         "state": _state,

@@ -13,6 +13,7 @@ from .services import users
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(terminals_group)
+    app.cli.add_command(stores_group)
 
 
 @click.group("users", cls=AppGroup, help="Пользователи SIS.")
@@ -48,3 +49,18 @@ def fetch_terminals_command() -> None:
     click.echo(f"Пакеты терминалов: {report}")
     if report.errors:
         sys.exit(1)
+
+
+@click.group("stores", cls=AppGroup, help="Магазины.")
+def stores_group() -> None:
+    pass
+
+
+@stores_group.command("import", help="Загрузить из SET Centrum магазины, которых ещё нет в справочнике.")
+def import_stores_command() -> None:
+    from .services import stores
+    try:
+        added = stores.import_from_set(actor="cli")
+    except SisError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(stores.loaded_message(added))

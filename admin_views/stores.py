@@ -1,0 +1,192 @@
+"""Menu "Магазины": the list, the form, "Загрузка списка магазинов" and "Привязать магазины к договору"."""
+from flask import flash, has_app_context, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
+from flask_admin.form import BaseForm
+from flask_admin.helpers import get_redirect_target
+from sqlalchemy import func
+from wtforms import SelectField, StringField, TextAreaField
+
+from stoloto import settings
+from stoloto.errors import SisError
+from stoloto.models import Store
+from stoloto.services import contracts, stores
+from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
+
+from .formatters import datetime_formatter
+from .security import SecureModelView, actor, require_can_act, show_error
+
+NO_CONTRACT = "none"
+# How many ticked codes the bind form lists before "и ещё N".
+SHOWN_CODES = 100
+
+
+class StoreForm(BaseForm):
+    code = StringField("Код магазина", render_kw={"placeholder": "номер магазина в SET, например 101",
+                                                  "inputmode": "numeric"})
+    # The service checks the choice and says what is wrong in Russian.
+    contract_id = SelectField("Договор", choices=[], validate_choice=False)
+    name = StringField("Наименование")
+    address = StringField("Адрес")
+    comment = TextAreaField("Комментарий")
+
+
+class ContractFilter(BaseSQLAFilter):
+    """"Договор": one of the contracts in SIS, or "без договора"."""
+
+    def __init__(self):
+        super().__init__(Store.contract_id, "Договор")
+
+    def get_options(self, view):
+        # Read on every list request (index_view refreshes the filters), so new contracts show up.
+        if not has_app_context():  # the view is built before any request; index_view asks again
+            return [(NO_CONTRACT, "без договора")]
+        return [(NO_CONTRACT, "без договора")] + [(str(i), label) for i, label in stores.contract_choices()]
+
+    def validate(self, value) -> bool:
+        return value == NO_CONTRACT or (value.isascii() and value.isdigit() and int(value) <= MAX_ID)
+
+    def apply(self, query, value, alias=None):
+        column = self.get_column(alias)
+        return query.filter(column.is_(None) if value == NO_CONTRACT else column == int(value))
+
+    def operation(self):
+        return "равно"
+
+
+def _contract_formatter(view, context, model, name):
+    return str(model.contract) if model.contract_id is not None else ""
+
+
+def _source_formatter(view, context, model, name):
+    return SOURCE_LABELS.get(model.source, model.source)
+
+
+class StoreView(SecureModelView):
+    list_template = "admin/stores/list.html"
+    can_view_details = True
+    form = StoreForm
+    column_list = ("code", "name", "address", "contract", "source", "updated_at")
+    column_details_list = ("code", "name", "address", "contract", "comment", "source", "created_at", "updated_at")
+    column_labels = {
+        "code": "Код магазина", "name": "Наименование", "address": "Адрес", "contract": "Договор",
+        "comment": "Комментарий", "source": "Источник", "created_at": "Создан", "updated_at": "Изменён",
+    }
+    column_filters = [ContractFilter(),
+                      FilterEqual(Store.source, "Источник", options=list(SOURCE_LABELS.items()))]
+    column_searchable_list = ("code", "name", "address")
+    # Codes are digits without leading zeros, so (length, text) is numeric order without a cast.
+    column_sortable_list = (("code", (func.length(Store.code), Store.code)), "name", "address",
+                            ("contract", "contract.number"), "source", "updated_at")
+    column_default_sort = [(func.length(Store.code), False), (Store.code, False)]
+    column_formatters = {"contract": _contract_formatter, "source": _source_formatter,
+                         "updated_at": datetime_formatter}
+    column_formatters_detail = dict(column_formatters, created_at=datetime_formatter)
+
+    @expose("/")
+    def index_view(self):
+        self._refresh_filters_cache()  # the contract filter lists the contracts as they are now
+        return super().index_view()
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        query, joins = super()._apply_sorting(query, joins, sort_column, sort_desc)
+        # Names, sources and contracts repeat: the id keeps every page's rows in one fixed order.
+        return query.order_by(Store.id), joins
+
+    # --- "Добавить" and editing -----------------------------------------------------------------
+
+    def _with_contracts(self, form):
+        form.contract_id.choices = [("", "— выберите договор —")] + [
+            (str(i), label) for i, label in stores.contract_choices()]
+        return form
+
+    def create_form(self, obj=None):
+        return self._with_contracts(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._with_contracts(super().edit_form(obj))
+
+    def _input(self, form) -> StoreInput:
+        return StoreInput(code=form.code.data, contract_id=form.contract_id.data, name=form.name.data,
+                          address=form.address.data, comment=form.comment.data)
+
+    def _save(self, form, save):
+        try:
+            return save()
+        except SisError as error:
+            for name, message in error.fields.items():
+                getattr(form, name).errors.append(message)
+            show_error(error)
+            return False
+
+    def create_model(self, form):
+        return self._save(form, lambda: stores.create_store(self._input(form), actor()))
+
+    def update_model(self, form, model):
+        return self._save(form, lambda: stores.update_store(model, self._input(form), actor()))
+
+    def delete_model(self, model):
+        try:
+            stores.delete_store(model, actor())
+        except SisError as error:
+            show_error(error)
+            return False
+        return True
+
+    # --- "Загрузка списка магазинов" ------------------------------------------------------------
+
+    @expose("/import/", methods=("GET", "POST"))
+    def import_view(self):
+        """GET asks for confirmation; POST (with CSRF) imports and says how many stores were added."""
+        require_can_act()
+        if request.method == "GET":
+            return self.render("admin/stores/import.html", set_url=settings.get(settings.SET_CENTRUM_URL),
+                               return_url=self.get_url(".index_view"))
+        try:
+            added = stores.import_from_set(actor())
+        except SisError as error:
+            show_error(error)
+        else:
+            flash(stores.loaded_message(added), "success")
+        return redirect(self.get_url(".index_view"))
+
+    # --- "Привязать магазины к договору" --------------------------------------------------------
+
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        require_can_act()  # viewers get 403 here too, not a silent redirect
+        return super().action_view()
+
+    @action("bind", "Привязать магазины к договору")
+    def action_bind(self, ids):
+        # An action takes no parameters: the contract is chosen on a page of its own.
+        return redirect(self.get_url(".bind_view", ids=",".join(ids), url=get_redirect_target()))
+
+    @expose("/bind/", methods=("GET", "POST"))
+    def bind_view(self):
+        """The contract choice for the ticked stores; "Выполнить" (POST with CSRF) binds them."""
+        require_can_act()
+        return_url = get_redirect_target() or self.get_url(".index_view")
+        try:
+            selected = stores.selected_stores(stores.parse_ids([request.values.get("ids", "")]))
+            if not selected:
+                raise stores.nothing_selected()
+        except SisError as error:
+            show_error(error)
+            return redirect(return_url)
+        problem = None
+        if request.method == "POST":
+            try:
+                count = stores.bind_stores([store.id for store in selected], request.form.get("contract_id"), actor())
+            except SisError as error:
+                show_error(error)
+                problem = error.fields.get("contract_id")
+            else:
+                contract = contracts.get_contract(request.form.get("contract_id", type=int))
+                flash(stores.bound_message(count, contract), "success")
+                return redirect(return_url)
+        return self.render("admin/stores/bind.html", ids=",".join(str(store.id) for store in selected),
+                           selected=selected[:SHOWN_CODES], total=len(selected),
+                           contracts=stores.contract_choices(), chosen=request.form.get("contract_id", ""),
+                           problem=problem, return_url=return_url)

@@ -1,0 +1,160 @@
+"""Client of SET Centrum's store list (PROTOCOLS §2): GET /api/v1/shops, checked shop by shop."""
+import json
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import requests
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+
+log = logging.getLogger(__name__)
+
+SHOPS_PATH = "/api/v1/shops"
+# A store code is stored as at most 16 digits (stores.code); SET numbers beyond that cannot be kept.
+MAX_NUMBER = 10 ** 16 - 1
+MAX_ADDRESS = 500
+MAX_NAME = 255
+# Tens of thousands of shops are a few megabytes; far more means the URL points at something else.
+MAX_BODY_BYTES = 256 * 1024 * 1024
+
+
+class Shop(NamedTuple):
+    code: str
+    name: str | None
+    address: str | None
+
+
+@dataclass
+class SetCentrumError(Exception):
+    """Why the store list could not be read: our code and a Russian reason for the user."""
+
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class SetCentrumClient:
+    def __init__(self, base_url: str, connect_timeout: float = 5.0, read_timeout: float = 30.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        # No retries: a failed import changes nothing, and the user presses the button again.
+        self.session = requests.Session()
+
+    def shops(self) -> list[Shop]:
+        """Every shop SET lists, each code once; raises SetCentrumError on any failure."""
+        body = self._get(self.base_url + SHOPS_PATH)
+        try:
+            data = json.loads(body)
+        except ValueError:  # also UnicodeDecodeError
+            raise SetCentrumError("BAD_RESPONSE", "ответ сервера SET Centrum не в формате JSON") from None
+        return parse_shops(data)
+
+    def _get(self, url: str) -> bytes:
+        try:
+            with self.session.get(url, headers={"Accept": "application/json"}, timeout=self.timeout,
+                                  allow_redirects=False, stream=True) as response:
+                _check_status(response)
+                return _read_body(response)
+        except requests.exceptions.ConnectTimeout:
+            raise SetCentrumError("TIMEOUT", f"сервер SET Centrum не отвечает ({self.base_url})") from None
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as error:
+            raise _connection_error(error, self.base_url, self.timeout[1]) from None
+        except requests.exceptions.RequestException as error:
+            log.warning("SET Centrum request failed at %s: %s", url, type(error).__name__)
+            raise SetCentrumError("CONNECTION", f"ошибка обмена с сервером SET Centrum ({self.base_url})") from None
+
+
+def _connection_error(error: Exception, base_url: str, read_timeout: float) -> SetCentrumError:
+    log.warning("SET Centrum at %s: %s", base_url, type(error).__name__)
+    if _is_read_timeout(error):
+        return SetCentrumError("TIMEOUT", f"сервер SET Centrum не ответил за {read_timeout:g} с")
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    if isinstance(reason, NewConnectionError):  # refused, no route, unknown host name
+        return SetCentrumError("CONNECTION", f"сервер SET Centrum недоступен ({base_url})")
+    return SetCentrumError("CONNECTION", f"сервер SET Centrum разорвал соединение, не ответив ({base_url})")
+
+
+def _is_read_timeout(error: Exception) -> bool:
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return True
+    # A timeout while the body streams in surfaces as ConnectionError wrapping urllib3's ReadTimeoutError.
+    reason = error.args[0] if error.args else None
+    return isinstance(reason, ReadTimeoutError) or isinstance(getattr(reason, "reason", None), ReadTimeoutError)
+
+
+def _check_status(response: requests.Response) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if 300 <= status < 400:
+        raise SetCentrumError("BAD_RESPONSE", f"сервер SET Centrum ответил перенаправлением (HTTP {status}); "
+                                              "проверьте адрес set.centrum.url")
+    said = _error_text(response)
+    raise SetCentrumError(f"HTTP_{status}", f"сервер SET Centrum вернул ошибку HTTP {status}{said}")
+
+
+def _error_text(response: requests.Response) -> str:
+    """SET's own error code and text (PROTOCOLS common rules), when the body carries them."""
+    try:
+        error = json.loads(response.raw.read(64 * 1024, decode_content=True)).get("error")
+    except (ValueError, AttributeError, requests.exceptions.RequestException):
+        return ""
+    if not isinstance(error, dict):
+        return ""
+    parts = [str(error[key]) for key in ("code", "message") if error.get(key)]
+    return f": {' — '.join(parts)}" if parts else ""
+
+
+def _read_body(response: requests.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=1024 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise SetCentrumError("BAD_RESPONSE", f"ответ сервера SET Centrum больше {MAX_BODY_BYTES // 2 ** 20} МБ")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_shops(data: object) -> list[Shop]:
+    """Checks the documented shape; duplicate numbers count once (the first one's address is kept).
+
+    Tens of thousands of shops go through this loop, so the common case is kept to a few type checks.
+    """
+    shops = data.get("shops") if isinstance(data, dict) else None
+    if not isinstance(shops, list):
+        raise SetCentrumError("BAD_RESPONSE", "в ответе сервера SET Centrum нет списка магазинов (shops)")
+    seen: dict[int, Shop] = {}
+    for position, item in enumerate(shops, start=1):
+        if type(item) is not dict:
+            raise _bad_shop(position, "неверный формат записи (не объект JSON)")
+        number = item.get("number")
+        # bool is an int subclass in Python, but `true` is not a store number.
+        if type(number) is not int or not 0 < number <= MAX_NUMBER:
+            raise _bad_number(item, position)
+        if number not in seen:
+            name, address = item.get("name"), item.get("address")
+            seen[number] = Shop(str(number), name if name is None else _text(name, "name", MAX_NAME, position),
+                                address if address is None else _text(address, "address", MAX_ADDRESS, position))
+    return list(seen.values())
+
+
+def _bad_number(item: dict, position: int) -> SetCentrumError:
+    if "number" not in item:
+        return _bad_shop(position, "нет номера (number)")
+    shown = json.dumps(item["number"], ensure_ascii=False)[:40]
+    return _bad_shop(position, f"некорректный номер (number = {shown}): нужно целое число от 1 до {MAX_NUMBER}")
+
+
+def _text(value: object, key: str, limit: int, position: int) -> str | None:
+    if type(value) is not str:
+        raise _bad_shop(position, f"поле {key} не строка")
+    value = value.strip()
+    if len(value) > limit:
+        raise _bad_shop(position, f"поле {key} длиннее {limit} символов")
+    return value or None
+
+
+def _bad_shop(position: int, what: str) -> SetCentrumError:
+    return SetCentrumError("BAD_SHOP", f"в ответе сервера SET Centrum у {position}-го магазина в списке {what}")

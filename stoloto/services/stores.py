@@ -1,0 +1,301 @@
+"""Stores ("Магазины"): import from SET Centrum, manual entry, binding to a contract."""
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit, errors, plural, settings
+from ..clients.setcentrum import SetCentrumClient, SetCentrumError, Shop
+from ..extensions import db
+from ..lifecycle import status_label
+from ..models import CashRegister, Contract, Store, utcnow
+
+ACTION_IMPORT = "Загрузка списка магазинов"
+ACTION_BIND = "Привязать магазины к договору"
+SOURCE_SET, SOURCE_MANUAL = "set", "manual"
+SOURCE_LABELS = {SOURCE_SET: "SET", SOURCE_MANUAL: "вручную"}
+# SET numbers are integers > 0, so a code never starts with 0: "0101" would match no SET store.
+CODE_PATTERN = re.compile(r"[1-9][0-9]{0,15}")
+INSERT_CHUNK = 10_000
+# Ids are INTEGER columns: a larger number typed into a URL must not reach PostgreSQL as an overflow.
+MAX_ID = 2 ** 31 - 1
+# Ids travel in the bind form; a page of the list holds at most a few hundred.
+MAX_BIND = 5_000
+
+
+def loaded_message(count: int) -> str:
+    """The manual's "Загружено X магазинов"."""
+    return f"Загружено {plural.stores(count)}"
+
+
+def bound_message(count: int, contract: Contract) -> str:
+    return f"Привязано к договору {contract_title(contract)}: {plural.stores(count)}"
+
+
+def contract_title(contract: Contract) -> str:
+    """"№ СТ-2026/001", or "Черновик #5" for a draft that has no number yet."""
+    return f"№ {contract.number}" if contract.number else str(contract)
+
+
+def store_name(code: str) -> str:
+    """The manual: imported stores are named "Магазин №<код>"."""
+    return f"Магазин №{code}"
+
+
+# --- import from SET Centrum -------------------------------------------------------------------
+
+def setcentrum_client() -> SetCentrumClient:
+    url = settings.get(settings.SET_CENTRUM_URL)
+    if not url:
+        raise errors.SisError("SET_CENTRUM_NOT_CONFIGURED",
+                              "Не задан адрес сервера SET Centrum (параметр set.centrum.url).",
+                              "Укажите его в меню «Настройки».")
+    return SetCentrumClient(url, settings.get(settings.CONNECT_TIMEOUT), settings.get(settings.READ_TIMEOUT))
+
+
+def import_from_set(actor: str) -> int:
+    """"Загрузка списка магазинов": adds the SET stores SIS does not know yet; returns how many.
+
+    Existing stores are never changed. Any SET failure adds nothing and raises a SisError.
+    """
+    try:
+        client = setcentrum_client()
+        try:
+            shops = client.shops()
+        except SetCentrumError as failure:
+            raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
+                                  "Магазины не добавлены. Проверьте адрес set.centrum.url в «Настройки» и "
+                                  "работу сервера SET, затем повторите загрузку.") from None
+        added = _add_new_stores(shops, actor)
+    except errors.SisError as error:
+        audit.record_now(actor, "store", None, ACTION_IMPORT, "error", str(error))
+        raise
+    return added
+
+
+def _add_new_stores(shops: list[Shop], actor: str) -> int:
+    try:
+        return _insert_new(shops, actor)
+    except IntegrityError:
+        # Someone else imported (or typed in) some of these codes meanwhile: read again, add the rest.
+        db.session.rollback()
+        return _insert_new(shops, actor)
+
+
+def _insert_new(shops: list[Shop], actor: str) -> int:
+    """One transaction: one query for the known codes, bulk INSERTs of the new ones, a journal row."""
+    known = set(db.session.scalars(select(Store.code)))
+    now = utcnow()
+    # contract_id and comment are left out (NULL): every column less is work saved on each of 40,000 rows.
+    rows = [{"code": shop.code, "name": store_name(shop.code), "address": shop.address, "source": SOURCE_SET,
+             "created_at": now, "updated_at": now}
+            for shop in shops if shop.code not in known]
+    # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
+    # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
+    for start in range(0, len(rows), INSERT_CHUNK):
+        db.session.execute(insert(Store.__table__), rows[start:start + INSERT_CHUNK])
+    audit.record(actor, "store", None, ACTION_IMPORT,
+                 details=f"{loaded_message(len(rows))}; в SET Centrum {plural.stores(len(shops))}")
+    db.session.commit()
+    return len(rows)
+
+
+# --- manual entry -------------------------------------------------------------------------------
+
+@dataclass
+class StoreInput:
+    code: str | None = None
+    contract_id: int | str | None = None
+    name: str | None = None
+    address: str | None = None
+    comment: str | None = None
+
+
+def _clean_text(value) -> str | None:
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def check_code(code: str | None) -> str | None:
+    """A Russian message when the trimmed code is not a SET store number, else None."""
+    if not code:
+        return "Укажите код магазина."
+    if not re.fullmatch(r"[0-9]+", code):
+        return "Код магазина — только цифры, как номер магазина в SET."
+    if code.startswith("0"):
+        return "Код магазина не может начинаться с нуля: в SET номер магазина — целое число больше нуля."
+    if not CODE_PATTERN.fullmatch(code):
+        return "Код магазина — не длиннее 16 цифр."
+    return None
+
+
+def _contract_id(value) -> int | None:
+    if value in (None, "", "__None"):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return -1  # an id that no contract has: reported as "no such contract"
+    return number if 0 < number <= MAX_ID else -1
+
+
+def clean_input(raw: StoreInput, editing: Store | None = None) -> StoreInput:
+    """Trims and checks every field; raises one SisError listing all field errors."""
+    data = StoreInput(code=_clean_text(raw.code), contract_id=_contract_id(raw.contract_id),
+                      name=_clean_text(raw.name), address=_clean_text(raw.address), comment=_clean_text(raw.comment))
+    problems: dict[str, str] = {}
+    code_problem = check_code(data.code)
+    if code_problem:
+        problems["code"] = code_problem
+    elif _code_taken(data.code, editing):
+        problems["code"] = duplicate_message(data.code)
+    contract_problem = _check_contract(data.contract_id, editing)
+    if contract_problem:
+        problems["contract_id"] = contract_problem
+    for name, label, limit in (("name", "Наименование", 255), ("address", "Адрес", 500)):
+        if getattr(data, name) and len(getattr(data, name)) > limit:
+            problems[name] = f"{label}: не длиннее {limit} символов."
+    if editing is not None and data.code != editing.code and _has_cash_registers(editing):
+        problems.setdefault("code", "Код магазина нельзя изменить: кассы этого магазина уже обращались в СИ.")
+    if problems:
+        raise errors.invalid(problems)
+    return data
+
+
+def duplicate_message(code: str) -> str:
+    return f"Магазин с кодом {code} уже есть."
+
+
+def _code_taken(code: str, editing: Store | None) -> bool:
+    query = select(Store.id).where(Store.code == code)
+    if editing is not None and editing.id is not None:
+        query = query.where(Store.id != editing.id)
+    return db.session.execute(query).first() is not None
+
+
+def _check_contract(contract_id: int | None, editing: Store | None) -> str | None:
+    # Manual entry needs a contract (the manual); an imported store still unbound may be edited without one.
+    if contract_id is None:
+        if editing is not None and editing.contract_id is None:
+            return None
+        return "Выберите договор."
+    if db.session.get(Contract, contract_id) is None:
+        return "Такого договора нет: выберите договор из списка."
+    return None
+
+
+def _has_cash_registers(store: Store) -> bool:
+    return bool(db.session.scalar(select(exists().where(CashRegister.store_id == store.id))))
+
+
+def _apply(store: Store, data: StoreInput) -> None:
+    for name in ("code", "contract_id", "name", "address", "comment"):
+        setattr(store, name, getattr(data, name))
+
+
+@contextmanager
+def _duplicate_code_is_a_field_error(code: str):
+    try:
+        yield
+    except IntegrityError:
+        # Two users saved the same code at once (or an import added it): the unique constraint decides.
+        db.session.rollback()
+        raise errors.invalid({"code": duplicate_message(code)}) from None
+
+
+def create_store(raw: StoreInput, actor: str) -> Store:
+    data = clean_input(raw)
+    store = Store(source=SOURCE_MANUAL)
+    _apply(store, data)
+    db.session.add(store)
+    with _duplicate_code_is_a_field_error(data.code):
+        db.session.flush()
+        audit.record(actor, "store", store.id, "Добавление магазина",
+                     details=f"Код {store.code}, договор {contract_title(store.contract)}")
+        db.session.commit()
+    return store
+
+
+def update_store(store: Store, raw: StoreInput, actor: str) -> Store:
+    data = clean_input(raw, editing=store)
+    changed = [name for name in ("code", "contract_id", "name", "address", "comment")
+               if getattr(store, name) != getattr(data, name)]
+    _apply(store, data)
+    with _duplicate_code_is_a_field_error(data.code):
+        if changed:
+            audit.record(actor, "store", store.id, "Изменение магазина",
+                         details=f"Код {store.code}; изменены поля: " + ", ".join(changed))
+        db.session.commit()
+    return store
+
+
+def delete_store(store: Store, actor: str) -> None:
+    if _has_cash_registers(store):
+        raise errors.SisError("ACTION_NOT_ALLOWED",
+                              f"Магазин {store.code} удалить нельзя: его кассы уже обращались в СИ.")
+    audit.record(actor, "store", store.id, "Удаление магазина", details=f"Код {store.code}")
+    db.session.delete(store)
+    db.session.commit()
+
+
+# --- binding to a contract ----------------------------------------------------------------------
+
+def parse_ids(values) -> list[int]:
+    """Store ids as ticked in the list ("1", "2", or "1,2"); anything else is refused."""
+    ids: list[int] = []
+    for value in values or ():
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isascii() or not part.isdigit() or int(part) > MAX_ID:
+                raise errors.SisError("VALIDATION_ERROR", "Неверный список магазинов.",
+                                      "Вернитесь к списку и отметьте магазины снова.")
+            ids.append(int(part))
+    return list(dict.fromkeys(ids))
+
+
+def nothing_selected() -> errors.SisError:
+    return errors.SisError("NOTHING_SELECTED", "Не отмечено ни одного магазина.",
+                           "Отметьте магазины в списке и выберите «С отмеченными» → «Привязать магазины к договору».")
+
+
+def bind_stores(store_ids, contract_id, actor: str) -> int:
+    """"Привязать магазины к договору": one UPDATE of every ticked store; returns how many were bound."""
+    ids = parse_ids(store_ids)
+    if not ids:
+        raise nothing_selected()
+    if len(ids) > MAX_BIND:
+        raise errors.SisError("TOO_MANY", f"За один раз можно привязать не больше {plural.stores(MAX_BIND)}.")
+    chosen = _contract_id(contract_id)
+    contract = db.session.get(Contract, chosen) if chosen is not None else None
+    if contract is None:
+        raise errors.invalid({"contract_id": "Выберите договор из списка."})
+    result = db.session.execute(update(Store).where(Store.id.in_(ids))
+                                .values(contract_id=contract.id, updated_at=utcnow()))
+    count = result.rowcount
+    audit.record(actor, "store", None, ACTION_BIND, details=f"{bound_message(count, contract)}; коды: "
+                                                           f"{_codes_for_journal(ids, count)}")
+    db.session.commit()
+    return count
+
+
+def _codes_for_journal(ids: list[int], count: int, limit: int = 50) -> str:
+    codes = db.session.scalars(select(Store.code).where(Store.id.in_(ids)).order_by(Store.id).limit(limit)).all()
+    return ", ".join(codes) + (f" … и ещё {count - len(codes)}" if count > len(codes) else "")
+
+
+def selected_stores(ids: list[int]) -> list[Store]:
+    """The ticked stores, for the bind form to show what will be bound."""
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Store).where(Store.id.in_(ids)).order_by(Store.id)))
+
+
+def contract_choices() -> list[tuple[int, str]]:
+    """Every contract in SIS, newest first, for the "Договор" select."""
+    rows = db.session.scalars(select(Contract).order_by(Contract.id.desc()))
+    return [(contract.id, f"{contract_title(contract)} — {status_label(contract.status)}") for contract in rows]
+
