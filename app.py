@@ -19,6 +19,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder=None,
                 template_folder="templates")
     app.config.update(config)
+    app.json.ensure_ascii = False  # Russian messages readable in API answers
     register_extensions(app)
     register_admin(app)
     app.register_blueprint(api)

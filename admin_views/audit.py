@@ -19,7 +19,8 @@ class AuditView(SecureModelView):
     column_formatters = {
         "created_at": datetime_formatter,
         "result": lambda v, c, m, n: "успешно" if m.result == "ok" else "ошибка",
-        "object_type": lambda v, c, m, n: {"contract": "договор", "user": "пользователь"}.get(
+        "object_type": lambda v, c, m, n: {"contract": "договор", "user": "пользователь", "store": "магазин",
+                                           "setting": "настройка"}.get(
             m.object_type, m.object_type),
     }
     column_formatters_detail = column_formatters

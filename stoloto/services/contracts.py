@@ -10,6 +10,7 @@ from .. import appendix, audit, crypto, errors, requisites
 from ..extensions import db
 from ..lifecycle import DELETABLE, REQUISITES_EDITABLE, ContractStatus, status_label, transition
 from ..models import Contract, utcnow
+from .gateway import private_key
 
 ACTION_PREPARE = "Активировать договор"
 REQUIRED_FIELDS = {
@@ -136,8 +137,7 @@ def update_contract(contract: Contract, raw: ContractInput, actor: str) -> Contr
     regenerate = status is ContractStatus.AWAITING_ACTIVATION and any(n in SIGNED_FIELDS for n in changed)
     if regenerate:
         # Same key (Stoloto may already have registered its fingerprint), new CSR and appendix.
-        key = crypto.decrypt_private_key(contract.private_key_encrypted, _secret(), _key_context(contract))
-        _issue_documents(contract, key)
+        _issue_documents(contract, private_key(contract))
         # The next activation is a new request: Stoloto must not replay an answer to the old requisites.
         contract.activation_request_id = None
     if changed:

@@ -2,6 +2,7 @@
 import hashlib
 import threading
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from flask import current_app
 
@@ -38,8 +39,13 @@ def stoloto_client(contract: Contract | None = None) -> StolotoClient:
 
 
 def private_key(contract: Contract):
-    return crypto.decrypt_private_key(contract.private_key_encrypted, current_app.config["SECRET_KEY"],
-                                      f"contract:{contract.id}".encode())
+    try:
+        return crypto.decrypt_private_key(contract.private_key_encrypted, current_app.config["SECRET_KEY"],
+                                          f"contract:{contract.id}".encode())
+    except (InvalidTag, ValueError, TypeError):
+        raise errors.SisError(
+            "KEY_UNREADABLE", f"Закрытый ключ договора № {contract.number} не расшифровывается.",
+            "SECRET_KEY не тот, с которым ключ создан: верните прежний SECRET_KEY (instance/secret_key).") from None
 
 
 def client_certificate(contract: Contract) -> ClientCertificate:

@@ -129,7 +129,11 @@ def advance(cash_register: CashRegister) -> RegistrationState:
         if terminal is None:
             signals.terminals_needed.send(contract.id)
             return _wait(cash_register, NO_FREE_TERMINALS)
-        outcome = stoloto_client(contract).register_terminal(
+        try:
+            client = stoloto_client(contract)
+        except errors.SisError as error:  # not configured, key unreadable: wait, the claim is kept
+            return _wait(cash_register, STOLOTO_UNAVAILABLE, str(error))
+        outcome = client.register_terminal(
             cash_register.registration_request_id, terminal.number,
             {"contract_number": contract.number, "store_code": store.code,
              "cash_number": cash_register.cash_number, "serial_number": cash_register.serial_number,

@@ -205,3 +205,12 @@ def test_openapi_document_describes_both_operations(api):
     assert set(document["paths"]) == {"/cash-registers/registration", "/cash-registers/{store_code}/{cash_number}"}
     assert set(document["paths"]["/cash-registers/registration"]["post"]["responses"]) == {
         "200", "202", "400", "401", "404", "409", "413"}
+
+
+def test_stoloto_not_configured_is_pending_not_an_error(app, api, stand):
+    with app.app_context():
+        contract_id = active_contract(stand, "NOCONF-1")
+        store("108", contract_id)
+        settings.save({settings.STOLOTO_URL: ""}, "t")
+    response = api({"store_code": "108", "cash_number": 1})
+    assert response.status_code == 202 and response.json["reason"] == "STOLOTO_UNAVAILABLE"

@@ -211,3 +211,16 @@ def test_journal_is_append_only(ctx):
     event.details = "подделка"
     with pytest.raises(ValueError):
         db.session.flush()
+
+
+def test_changed_secret_key_gives_a_clear_message_not_a_crash(ctx, app):
+    contract = make()
+    contracts.prepare_activation(contract.id, "tester")
+    original = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "another-secret-key-0123456789-another-secret"
+    try:
+        with pytest.raises(SisError) as error:
+            contracts.update_contract(contract, ContractInput(**{**VALID, "number": "СТ-2026/009"}), "tester")
+        assert error.value.code == "KEY_UNREADABLE" and "SECRET_KEY" in str(error.value)
+    finally:
+        app.config["SECRET_KEY"] = original
