@@ -19,7 +19,7 @@ from stoloto.services import activation, contracts, terminals
 from stoloto.services.contracts import ContractInput
 
 from .formatters import date_formatter, datetime_formatter
-from .security import SecureModelView, actor, require_can_act, show_error
+from .security import SecureModelView, actor, delete_or_show, require_can_act, save_or_show, show_error
 
 
 class RussianDateField(StringField):
@@ -106,14 +106,8 @@ class ContractView(SecureModelView):
                              comment=form.comment.data)
 
     def _save(self, form, save):
-        try:
-            contract = save()
-        except SisError as error:
-            for name, message in error.fields.items():
-                getattr(form, name).errors.append(message)
-            show_error(error)
-            return False
-        if contract.status == ContractStatus.DRAFT.value:
+        contract = save_or_show(form, save)
+        if contract and contract.status == ContractStatus.DRAFT.value:
             flash("Договор сохранён как черновик: действия с ним станут доступны, когда будут заполнены "
                   "номер, дата заключения и ИНН агента.", "warning")
         return contract
@@ -125,12 +119,7 @@ class ContractView(SecureModelView):
         return self._save(form, lambda: contracts.update_contract(model, self._input(form), actor()))
 
     def delete_model(self, model):
-        try:
-            contracts.delete_contract(model, actor())
-        except SisError as error:
-            show_error(error)
-            return False
-        return True
+        return delete_or_show(lambda: contracts.delete_contract(model, actor()))
 
     @expose("/activate/", methods=("POST",))
     def activate_view(self):

@@ -11,6 +11,27 @@ def show_error(error: SisError) -> None:
     flash(str(error), "danger")
 
 
+def save_or_show(form, save):
+    """Runs a service save; on a SisError puts its messages on the form's fields and returns False."""
+    try:
+        return save()
+    except SisError as error:
+        for name, message in error.fields.items():
+            if hasattr(form, name):
+                getattr(form, name).errors.append(message)
+        show_error(error)
+        return False
+
+
+def delete_or_show(delete) -> bool:
+    try:
+        delete()
+    except SisError as error:
+        show_error(error)
+        return False
+    return True
+
+
 def actor() -> str:
     return current_user.login if current_user.is_authenticated else "аноним"
 

@@ -15,7 +15,7 @@ from stoloto.services import contracts, stores
 from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .formatters import datetime_formatter
-from .security import SecureModelView, actor, require_can_act, show_error
+from .security import SecureModelView, actor, delete_or_show, require_can_act, save_or_show, show_error
 
 NO_CONTRACT = "none"
 # How many ticked codes the bind form lists before "и ещё N".
@@ -112,13 +112,7 @@ class StoreView(SecureModelView):
                           address=form.address.data, comment=form.comment.data)
 
     def _save(self, form, save):
-        try:
-            return save()
-        except SisError as error:
-            for name, message in error.fields.items():
-                getattr(form, name).errors.append(message)
-            show_error(error)
-            return False
+        return save_or_show(form, save)
 
     def create_model(self, form):
         return self._save(form, lambda: stores.create_store(self._input(form), actor()))
@@ -127,12 +121,7 @@ class StoreView(SecureModelView):
         return self._save(form, lambda: stores.update_store(model, self._input(form), actor()))
 
     def delete_model(self, model):
-        try:
-            stores.delete_store(model, actor())
-        except SisError as error:
-            show_error(error)
-            return False
-        return True
+        return delete_or_show(lambda: stores.delete_store(model, actor()))
 
     # --- "Загрузка списка магазинов" ------------------------------------------------------------
 

@@ -1,14 +1,12 @@
 """Users of SIS (administrators only): list and add; passwords are stored as hashes."""
-from flask import flash
 from flask_admin.form import BaseForm
 from wtforms import PasswordField, SelectField, StringField
 
-from stoloto.errors import SisError
 from stoloto.models import ROLE_LABELS
 from stoloto.services import users
 
 from .formatters import datetime_formatter
-from .security import AdminOnly, SecureModelView, actor
+from .security import AdminOnly, SecureModelView, actor, save_or_show
 
 
 class UserForm(BaseForm):
@@ -27,10 +25,5 @@ class UserView(AdminOnly, SecureModelView):
     form = UserForm
 
     def create_model(self, form):
-        try:
-            return users.create_user(form.login.data, form.role.data, form.password.data, actor())
-        except SisError as error:
-            for name, message in error.fields.items():
-                getattr(form, name).errors.append(message)
-            flash(error.message, "danger")
-            return False
+        return save_or_show(form, lambda: users.create_user(form.login.data, form.role.data, form.password.data,
+                                                             actor()))

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from stoloto import settings
 from stoloto.extensions import db

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Store, Terminal
+from stoloto.models import CashRegister, Terminal
 from stoloto.services import terminals
 from tests.integration.test_cash_register_api import TOKEN, URL, store
 from tests.integration.test_processes import activated_contract

@@ -1,7 +1,6 @@
 """The admin over HTTP: login on every page, CSRF on every state change, roles, downloads."""
 from urllib.parse import quote
 
-import pytest
 from sqlalchemy import func, select
 
 from stoloto.extensions import db
