@@ -35,7 +35,7 @@ def test_operator_loads_stores_from_set_and_binds_them_to_a_contract(app, page, 
     page.click("button:has-text('Загрузить')")
     assert page.locator(".alert-success", has_text="Загружено 40 магазинов").count() == 1
     assert store_row(page, "101").locator("td", has_text="Магазин №101").count() == 1
-    screenshot("05-stores-loaded")
+    screenshot("11-stores-loaded")
 
     for code in ("101", "102", "103"):
         store_row(page, code).locator("input.action-checkbox").check()
@@ -44,7 +44,7 @@ def test_operator_loads_stores_from_set_and_binds_them_to_a_contract(app, page, 
 
     assert page.locator("[data-testid=bind-total]").inner_text() == "3"
     page.select_option("select[name=contract_id]", label=f"№ {NUMBER} — Создан")
-    screenshot("06-bind-stores")
+    screenshot("12-bind-stores")
     page.click("button:has-text('Выполнить')")
 
     assert page.locator(".alert-success", has_text=f"Привязано к договору № {NUMBER}: 3 магазина").count() == 1
