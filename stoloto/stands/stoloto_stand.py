@@ -262,8 +262,9 @@ class StandRequestHandler(WSGIRequestHandler):
 
     # A stuck client must not hold a server thread forever.
     timeout = 30
-    # Keep-alive: a client reuses its TLS connection instead of a handshake per call, as with Stoloto.
-    protocol_version = "HTTP/1.1"
+    # Note: werkzeug answers "Connection: close" to every request (it cannot drain an unread body
+    # safely), so each call to the stand costs a TLS handshake; SIS's client keeps connections alive
+    # wherever the server allows it.
 
     def setup(self) -> None:
         super().setup()
