@@ -7,4 +7,4 @@ COPY . .
 ENV SIS_INSTANCE_PATH=/srv/sis/instance HOST=0.0.0.0 PORT=8000
 VOLUME ["/srv/sis/instance"]
 EXPOSE 8000
-CMD ["sh", "-c", "flask --app app db upgrade && exec gunicorn --bind ${HOST}:${PORT} --workers 2 --threads 8 'app:create_app()'"]
+CMD ["sh", "-c", "flask --app app db upgrade && exec gunicorn --bind ${HOST}:${PORT} --workers 4 --threads 4 --worker-class gthread 'app:create_app()'"]

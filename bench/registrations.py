@@ -6,6 +6,7 @@ the load. Usage:
     .venv/bin/python bench/registrations.py [--database-url=postgresql+psycopg://postgres@127.0.0.1/test]
                                             [--stand=tls|plain]
 """
+import os
 import re
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _setup  # noqa: E402
 
 DURATION, CONNECTIONS, THREADS = 10, 32, 2
-GUNICORN = ["--workers", "2", "--threads", "8", "--worker-class", "gthread"]  # the Dockerfile's server
+GUNICORN = os.environ.get("BENCH_GUNICORN", "--workers 4 --threads 4 --worker-class gthread").split()  # as the Dockerfile
 WRK_SCRIPT = """
 local counter = 0
 local id = 0

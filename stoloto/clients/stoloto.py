@@ -78,6 +78,9 @@ class StolotoClient:
         self.verify = ca_bundle or True
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
+        # No proxies or .netrc from the environment: Stoloto is reached directly, and scanning the
+        # environment on every call cost more than the rest of the client.
+        self.session.trust_env = False
         # Safe to repeat: every POST carries an X-Request-Id that Stoloto deduplicates.
         # Only connection set-up failures are retried here; a slow answer is the caller's to retry.
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,

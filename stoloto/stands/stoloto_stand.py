@@ -371,6 +371,60 @@ class BackgroundServer:
         return f"{scheme}://{host}:{self.port}"
 
 
+class KeepAliveServer(BackgroundServer):
+    """cheroot instead of werkzeug: connections stay open between calls, as a real service's do.
+
+    cheroot hands the verified client certificate to the app as SSL_CLIENT_CERT (PEM). It cannot
+    drop a connection from inside the app, so the "drop" fault needs the werkzeug server.
+    """
+
+    def __init__(self, app: Any, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
+                 certificate: Path | None = None, key: Path | None = None) -> None:
+        super().__init__(app, host, port, ssl_context)
+        self.certificate, self.key = certificate, key
+
+    def _wsgi(self, environ: dict, start_response: Callable) -> Any:
+        pem = environ.get("SSL_CLIENT_CERT")
+        environ["stand.peer_cert"] = ssl.PEM_cert_to_DER_cert(pem) if pem else None
+        return self.app(environ, start_response)
+
+    def bind(self) -> None:
+        from cheroot import wsgi
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+        server = wsgi.Server((self.host, self.port), self._wsgi, numthreads=32, shutdown_timeout=1)
+        if self.ssl_context is not None:
+            adapter = BuiltinSSLAdapter(str(self.certificate), str(self.key))
+            adapter.context = self.ssl_context  # ours: CERT_OPTIONAL against the stand CA
+            server.ssl_adapter = adapter
+        server.prepare()
+        self.port = server.socket.getsockname()[1]
+        self._server = server
+
+    def start(self, name: str) -> None:
+        self.bind()
+        self._thread = threading.Thread(target=self._server.serve, name=name, daemon=True)
+        self._thread.start()
+
+    def serve_forever(self) -> None:
+        server = self._server
+        try:
+            server.serve()
+        except KeyboardInterrupt:
+            pass  # Ctrl-C or SIGTERM: stop quietly, as werkzeug's server does
+        finally:
+            server.stop()  # cheroot's worker threads would otherwise keep the process alive
+            self._server = None
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
 # ---------------------------------------------------------------------------
 # PKI: the stand's own CA, its TLS server certificate, client certificates.
 # ---------------------------------------------------------------------------
@@ -1096,7 +1150,11 @@ def add_control_routes(app: Flask, stand: "StolotoStand") -> None:
 
     @app.post("/control/faults")
     def control_add_fault() -> Response:
-        stand.faults.add(parse_fault(read_json_object(), FAULT_KINDS, API_ENDPOINTS))
+        fault = parse_fault(read_json_object(), FAULT_KINDS, API_ENDPOINTS)
+        if fault["kind"] == "drop" and stand.keep_alive:
+            raise invalid("the 'drop' fault needs the werkzeug server (start the stand without --keep-alive)",
+                          ["kind"])
+        stand.faults.add(fault)
         return json_response(201, {"faults": stand.faults.pending()})
 
     @app.delete("/control/faults")
@@ -1134,7 +1192,8 @@ class StolotoStand:
     """The Stoloto test stand: `StolotoStand(data_dir).start()`, then SIS talks to `url` trusting `ca_path`."""
 
     def __init__(self, data_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, tls: bool = True,
-                 auto_confirm: bool | None = None, auto_register: bool | None = None) -> None:
+                 auto_confirm: bool | None = None, auto_register: bool | None = None,
+                 keep_alive: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.host = host
@@ -1148,7 +1207,12 @@ class StolotoStand:
         self._initial_flags = {"auto_confirm": auto_confirm, "auto_register": auto_register}
         self._apply_initial_flags()
         self.app = create_stoloto_app(self)
-        self._server = BackgroundServer(self.app, host, port, self.pki.server_context() if tls else None)
+        context = self.pki.server_context() if tls else None
+        # keep_alive: cheroot, connections reused (benchmarks); default: werkzeug, every fault available.
+        self.keep_alive = keep_alive
+        self._server = (KeepAliveServer(self.app, host, port, context, self.pki.server_cert_path,
+                                        self.pki.server_key_path)
+                        if keep_alive else BackgroundServer(self.app, host, port, context))
 
     def _apply_initial_flags(self) -> None:
         for name, value in self._initial_flags.items():
@@ -1227,12 +1291,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="confirm every new key on activation, as if Appendix 5 was processed")
     parser.add_argument("--auto-register", action="store_true", default=None,
                         help="register an unknown contract on its first activation")
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="serve with cheroot: connections stay open between calls (no 'drop' fault)")
     parser.add_argument("--no-tls", dest="tls", action="store_false",
                         help="plain HTTP, the body's contract_number is trusted (tests only)")
     args = parser.parse_args(argv)
     configure_cli()
-    StolotoStand(args.data_dir, host=args.host, port=args.port, tls=args.tls,
-                 auto_confirm=args.auto_confirm, auto_register=args.auto_register).serve_forever()
+    StolotoStand(args.data_dir, host=args.host, port=args.port, tls=args.tls, auto_confirm=args.auto_confirm,
+                 auto_register=args.auto_register, keep_alive=args.keep_alive).serve_forever()
 
 
 if __name__ == "__main__":

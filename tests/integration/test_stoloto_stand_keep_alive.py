@@ -1,0 +1,51 @@
+"""The Stoloto stand on its keep-alive server (cheroot): the same protocol, connections reused."""
+import uuid
+
+import pytest
+import requests
+import urllib3
+from cryptography.hazmat.primitives import serialization
+
+from stoloto import crypto
+from stoloto.clients.stoloto import ClientCertificate, StolotoClient
+from stoloto.stands.stoloto_stand import StolotoStand
+
+
+@pytest.fixture(scope="module")
+def stand(tmp_path_factory):
+    server = StolotoStand(tmp_path_factory.mktemp("keep-alive-stand"), auto_confirm=True, auto_register=True,
+                          keep_alive=True).start()
+    yield server
+    server.stop()
+
+
+def test_mutual_tls_flow_reuses_one_connection(stand, monkeypatch):
+    connects = []
+    original = urllib3.connection.HTTPSConnection.connect
+    monkeypatch.setattr(urllib3.connection.HTTPSConnection, "connect",
+                        lambda self: connects.append(1) or original(self))
+    key = crypto.generate_private_key()
+    activated = StolotoClient(stand.url, stand.ca_path).activate(
+        str(uuid.uuid4()), "KA-1", "2026-01-15", "7707083893", crypto.build_csr(key, "KA-1", "7707083893", None))
+    assert activated.ok
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    client = StolotoClient(stand.url, stand.ca_path,
+                           client_cert=ClientCertificate(activated.data["certificate"], key_pem))
+    connects.clear()
+    batch = client.request_batch(str(uuid.uuid4()), "KA-1", 5)
+    assert batch.ok and len(batch.data["terminals"]) == 5
+    for cash_number, terminal in enumerate(batch.data["terminals"], start=1):
+        assert client.register_terminal(str(uuid.uuid4()), terminal, {
+            "contract_number": "KA-1", "store_code": "101", "cash_number": cash_number}).ok
+    assert len(connects) == 1  # six calls, one TCP connection and one TLS handshake
+
+
+def test_without_a_client_certificate_batches_are_unauthorized(stand):
+    outcome = StolotoClient(stand.url, stand.ca_path).request_batch(str(uuid.uuid4()), "KA-1", 5)
+    assert outcome.status == 401 and outcome.code == "UNAUTHORIZED"
+
+
+def test_drop_fault_needs_the_werkzeug_server(stand):
+    response = requests.post(stand.url + "/control/faults", json={"kind": "drop"}, verify=stand.ca_path, timeout=10)
+    assert response.status_code == 400 and "werkzeug" in response.json()["error"]["message"]
