@@ -7,7 +7,7 @@ Stoloto confirms the binding, and is finished later by a job when it has to wait
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -178,16 +178,23 @@ def _claim(cash_register: CashRegister, contract: Contract) -> Terminal | None:
 
 
 def _registered(cash_register: CashRegister, terminal: Terminal, contract: Contract) -> RegistrationState:
-    # Plain UPDATE/INSERT statements: this is the hot path of every registration, and the ORM's
-    # unit of work costs more here than the statements themselves.
+    # Table-level statements on the session's connection: this is the hot path of every
+    # registration, and the ORM's statement machinery cost more here than the statements themselves.
     now = utcnow()
-    db.session.execute(update(Terminal).where(Terminal.id == terminal.id).values(status="registered"))
-    db.session.execute(update(CashRegister).where(CashRegister.id == cash_register.id).values(
-        state=REGISTERED, reason=None, last_error=None, last_attempt_at=now, registered_at=now, updated_at=now))
-    db.session.execute(insert(RegistrationAttempt).values(
+    connection = db.session.connection()
+    connection.execute(Terminal.__table__.update().where(Terminal.__table__.c.id == terminal.id)
+                       .values(status="registered"))
+    changes = {"state": REGISTERED, "reason": None, "last_error": None, "last_attempt_at": now,
+               "registered_at": now, "updated_at": now}
+    connection.execute(CashRegister.__table__.update().where(CashRegister.__table__.c.id == cash_register.id)
+                       .values(**changes))
+    connection.execute(RegistrationAttempt.__table__.insert().values(
         cash_register_id=cash_register.id, created_at=now, state=REGISTERED, terminal_number=terminal.number,
         details=f"зарегистрирована в Столото по договору № {contract.number}"))
     db.session.commit()
+    set_committed_value(terminal, "status", "registered")  # keep the session's objects truthful
+    for name, value in changes.items():
+        set_committed_value(cash_register, name, value)
     return RegistrationState("REGISTERED", terminal.number, contract.number)
 
 
