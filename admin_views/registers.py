@@ -1,24 +1,15 @@
 """Tab "Кассы": every cash register, its terminal number and state; the detail page shows its history."""
-from flask import has_app_context
-from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Contract, RegistrationAttempt, Store, Terminal
+from stoloto.models import CashRegister, RegistrationAttempt, Store, Terminal
 from stoloto.services.registers import REASON_LABELS, STATE_LABELS
 
 from .formatters import datetime_formatter
-from .security import SecureModelView
-
-
-def _contract_options():
-    if not has_app_context():
-        return []  # Flask-Admin builds filters at start-up; index_view refreshes them per page
-    return [(str(cid), number) for cid, number in db.session.execute(
-        select(Contract.id, Contract.number).where(Contract.number.is_not(None)).order_by(Contract.number))]
+from .security import SecureModelView, contract_options
 
 
 def _state(view, context, model, name):
@@ -54,7 +45,7 @@ class CashRegisterView(SecureModelView):
         FilterEqual(CashRegister.state, "Состояние", options=list(STATE_LABELS.items())),
         FilterEqual(CashRegister.reason, "Причина ожидания", options=list(REASON_LABELS.items())),
         FilterEqual(Store.code, "Код магазина"),
-        IntEqualFilter(CashRegister.contract_id, "Договор", options=_contract_options),
+        IntEqualFilter(CashRegister.contract_id, "Договор", options=contract_options),
     ]
     column_formatters = {
         "state": _state,
@@ -64,11 +55,6 @@ class CashRegisterView(SecureModelView):
         "created_at": datetime_formatter,
     }
     column_formatters_detail = column_formatters
-
-    @expose("/")
-    def index_view(self):
-        self._refresh_filters_cache()  # contracts added since start-up appear in the filter
-        return super().index_view()
 
     def get_query(self):
         # Narrow rows: the list shows only the store's code and the terminal's number.

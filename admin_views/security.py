@@ -1,9 +1,11 @@
 """Login and role checks shared by every admin view, and the one helper that shows errors."""
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, has_app_context, redirect, request, url_for
+from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 
 from stoloto.errors import SisError
+from stoloto.services import stores
 
 
 def show_error(error: SisError) -> None:
@@ -58,11 +60,24 @@ def require_can_act() -> None:
         abort(403)
 
 
+def contract_options() -> list[tuple[str, str]]:
+    """The contracts in SIS for a list filter, as they are now."""
+    if not has_app_context():
+        return []  # Flask-Admin builds filters at start-up, before any database; pages ask again
+    return [(str(contract_id), label) for contract_id, label in stores.contract_choices()]
+
+
 class SecureModelView(LoginRequired, ModelView):
     """A model view whose create/edit/delete follow the user's role."""
 
     page_size = 50
     can_set_page_size = True
+
+    @expose("/")
+    def index_view(self):
+        # Flask-Admin reads filter options once at start-up; contracts added since must show up.
+        self._refresh_filters_cache()
+        return super().index_view()
 
     @property
     def can_create(self) -> bool:

@@ -1,5 +1,5 @@
 """Menu "Магазины": the list, the form, "Загрузка списка магазинов" and "Привязать магазины к договору"."""
-from flask import flash, has_app_context, redirect, request
+from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
@@ -15,7 +15,8 @@ from stoloto.services import contracts, stores
 from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .formatters import datetime_formatter
-from .security import SecureModelView, actor, delete_or_show, require_can_act, save_or_show, show_error
+from .security import (SecureModelView, actor, contract_options, delete_or_show, require_can_act, save_or_show,
+                       show_error)
 
 NO_CONTRACT = "none"
 # How many ticked codes the bind form lists before "и ещё N".
@@ -39,10 +40,7 @@ class ContractFilter(BaseSQLAFilter):
         super().__init__(Store.contract_id, "Договор")
 
     def get_options(self, view):
-        # Read on every list request (index_view refreshes the filters), so new contracts show up.
-        if not has_app_context():  # the view is built before any request; index_view asks again
-            return [(NO_CONTRACT, "без договора")]
-        return [(NO_CONTRACT, "без договора")] + [(str(i), label) for i, label in stores.contract_choices()]
+        return [(NO_CONTRACT, "без договора")] + contract_options()
 
     def validate(self, value) -> bool:
         return value == NO_CONTRACT or (value.isascii() and value.isdigit() and int(value) <= MAX_ID)
@@ -83,11 +81,6 @@ class StoreView(SecureModelView):
     column_formatters = {"contract": _contract_formatter, "source": _source_formatter,
                          "updated_at": datetime_formatter}
     column_formatters_detail = dict(column_formatters, created_at=datetime_formatter)
-
-    @expose("/")
-    def index_view(self):
-        self._refresh_filters_cache()  # the contract filter lists the contracts as they are now
-        return super().index_view()
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         query, joins = super()._apply_sorting(query, joins, sort_column, sort_desc)

@@ -4,16 +4,14 @@ import uuid
 from cryptography import x509
 
 from .. import audit, crypto, errors
-from ..clients.stoloto import Kind, Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus, status_label, transition
 from ..models import Contract, utcnow
 from .contracts import get_contract
-from .gateway import stoloto_client
+from .gateway import outcome_error, stoloto_client
 
 ACTION = "Активация"
-FIELD_LABELS = {"contract_number": "номер договора", "contract_date": "дата заключения договора",
-                "agent_inn": "ИНН агента"}
+
 
 
 def activate(contract_id: int, actor: str) -> Contract:
@@ -66,19 +64,3 @@ def _checked_certificate(contract: Contract, pem: str, ca_pem: str) -> x509.Cert
 
 def _failure(code: str, message: str) -> errors.SisError:
     return errors.SisError(code, message, "Обратитесь в службу поддержки.")
-
-
-def outcome_error(outcome: Outcome, what: str) -> errors.SisError:
-    """One Russian message per kind of Stoloto outcome, with Stoloto's own text (escaped when shown)."""
-    said = f": {outcome.message}" if outcome.message else ""
-    code = f" (код {outcome.code})" if outcome.code else ""
-    if outcome.kind is Kind.REQUISITES:
-        fields = ", ".join(FIELD_LABELS.get(f, f) for f in outcome.fields)
-        listed = f" Проверьте: {fields}." if fields else ""
-        return errors.SisError(outcome.code, f"Столото отклонил запрос {what}{said}{code}.{listed}",
-                               "Исправьте реквизиты договора и активируйте договор повторно.")
-    if outcome.kind is Kind.REFUSED:
-        return errors.SisError(outcome.code, f"Столото отказал в {what}{said}{code}.",
-                               "Повторите попытку позже.")
-    return errors.SisError(outcome.code or "STOLOTO_FAILURE", f"Ошибка сервиса Столото при {what}{said}{code}.",
-                           "Повторите попытку позже; если ошибка повторяется, обратитесь в службу поддержки.")

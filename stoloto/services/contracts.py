@@ -2,7 +2,6 @@
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -10,7 +9,7 @@ from .. import appendix, audit, crypto, errors, requisites
 from ..extensions import db
 from ..lifecycle import DELETABLE, REQUISITES_EDITABLE, ContractStatus, status_label, transition
 from ..models import Contract, utcnow
-from .gateway import private_key
+from .gateway import private_key, seal_private_key
 
 ACTION_PREPARE = "Активировать договор"
 REQUIRED_FIELDS = {
@@ -33,16 +32,6 @@ class ContractInput:
     @property
     def complete(self) -> bool:
         return all(getattr(self, name) for name in REQUIRED_FIELDS)
-
-
-def _secret() -> str:
-    return current_app.config["SECRET_KEY"]
-
-
-def _key_context(contract: Contract) -> bytes:
-    # Binds the encrypted key to its row: a blob copied to another contract will not decrypt.
-    # (services.gateway decrypts with the same context.)
-    return f"contract:{contract.id}".encode()
 
 
 def clean_input(raw: ContractInput, editing: Contract | None = None) -> ContractInput:
@@ -163,7 +152,7 @@ def prepare_activation(contract_id: int, actor: str) -> Contract:
                    details="сформированы ключ, запрос на сертификат и приложение №5")
         key = crypto.generate_private_key()
         contract.key_algorithm = crypto.KEY_ALGORITHM
-        contract.private_key_encrypted = crypto.encrypt_private_key(key, _secret(), _key_context(contract))
+        seal_private_key(contract, key)
         contract.public_key_fingerprint = crypto.public_key_fingerprint(key.public_key())
         _issue_documents(contract, key)
         db.session.commit()

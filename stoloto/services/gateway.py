@@ -1,4 +1,5 @@
-"""The configured Stoloto client and the client certificate of a contract (decrypted only in memory)."""
+"""The services' one door to Stoloto: the configured client, the contract's key and certificate,
+and the Russian message for every kind of answer."""
 import hashlib
 import threading
 
@@ -7,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import current_app
 
 from .. import crypto, errors, settings
-from ..clients.stoloto import ClientCertificate, StolotoClient
+from ..clients.stoloto import ClientCertificate, Kind, Outcome, StolotoClient
 from ..models import Contract
 
 
@@ -38,10 +39,21 @@ def stoloto_client(contract: Contract | None = None) -> StolotoClient:
     return client
 
 
+def _key_context(contract: Contract) -> bytes:
+    # Binds the encrypted key to its row: a blob copied to another contract will not decrypt.
+    return f"contract:{contract.id}".encode()
+
+
+def seal_private_key(contract: Contract, key) -> None:
+    """Stores the contract's key encrypted with a key derived from SECRET_KEY."""
+    contract.private_key_encrypted = crypto.encrypt_private_key(key, current_app.config["SECRET_KEY"],
+                                                                _key_context(contract))
+
+
 def private_key(contract: Contract):
     try:
         return crypto.decrypt_private_key(contract.private_key_encrypted, current_app.config["SECRET_KEY"],
-                                          f"contract:{contract.id}".encode())
+                                          _key_context(contract))
     except (InvalidTag, ValueError, TypeError):
         raise errors.SisError(
             "KEY_UNREADABLE", f"Закрытый ключ договора № {contract.number} не расшифровывается.",
@@ -52,3 +64,23 @@ def client_certificate(contract: Contract) -> ClientCertificate:
     key_pem = private_key(contract).private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption())
     return ClientCertificate(contract.certificate_pem, key_pem)
+
+
+FIELD_LABELS = {"contract_number": "номер договора", "contract_date": "дата заключения договора",
+                "agent_inn": "ИНН агента"}
+
+
+def outcome_error(outcome: Outcome, what: str) -> errors.SisError:
+    """One Russian message per kind of Stoloto outcome, with Stoloto's own text (escaped when shown)."""
+    said = f": {outcome.message}" if outcome.message else ""
+    code = f" (код {outcome.code})" if outcome.code else ""
+    if outcome.kind is Kind.REQUISITES:
+        fields = ", ".join(FIELD_LABELS.get(f, f) for f in outcome.fields)
+        listed = f" Проверьте: {fields}." if fields else ""
+        return errors.SisError(outcome.code, f"Столото отклонил запрос {what}{said}{code}.{listed}",
+                               "Исправьте реквизиты договора и активируйте договор повторно.")
+    if outcome.kind is Kind.REFUSED:
+        return errors.SisError(outcome.code, f"Столото отказал в {what}{said}{code}.",
+                               "Повторите попытку позже.")
+    return errors.SisError(outcome.code or "STOLOTO_FAILURE", f"Ошибка сервиса Столото при {what}{said}{code}.",
+                           "Повторите попытку позже; если ошибка повторяется, обратитесь в службу поддержки.")

@@ -17,8 +17,7 @@ from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
 from ..models import CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
-from .activation import outcome_error
-from .gateway import stoloto_client
+from .gateway import outcome_error, stoloto_client
 
 REGISTERED, PENDING = "registered", "pending"
 STATE_LABELS = {REGISTERED: "Зарегистрирована", PENDING: "Ожидает регистрации"}
@@ -116,9 +115,7 @@ def advance(cash_register: CashRegister) -> RegistrationState:
     """Takes the register as far as it can go now: re-binding, claim, Stoloto, or a reason to wait."""
     store = cash_register.store
     if cash_register.contract_id != store.contract_id:
-        _retire_terminal(cash_register, "магазин привязан к другому договору")
-        cash_register.contract_id = store.contract_id
-        db.session.commit()
+        _retire_terminal(cash_register, "магазин привязан к другому договору", store.contract_id)
     if cash_register.state == REGISTERED:
         return _state(cash_register)
     contract = store.contract
@@ -141,7 +138,7 @@ def advance(cash_register: CashRegister) -> RegistrationState:
         if outcome.ok:
             return _registered(cash_register, terminal, contract)
         if outcome.code in TERMINAL_REFUSED:
-            _retire_terminal(cash_register, str(outcome_error(outcome, "регистрации терминала")))
+            _retire_terminal(cash_register, str(outcome_error(outcome, "регистрации терминала")), contract.id)
             continue
         return _stoloto_failed(cash_register, outcome)
     return _wait(cash_register, NO_FREE_TERMINALS)
@@ -162,15 +159,14 @@ def _claim(cash_register: CashRegister, contract: Contract) -> Terminal | None:
     request_id = str(uuid.uuid4())
     bound = db.session.execute(
         update(CashRegister).where(CashRegister.id == cash_register.id, CashRegister.terminal_id.is_(None))
-        .values(terminal_id=claimed, contract_id=contract.id, registration_request_id=request_id)
+        .values(terminal_id=claimed, registration_request_id=request_id)
         .execution_options(synchronize_session=False))
     if bound.rowcount != 1:
         db.session.rollback()  # a concurrent request bound a terminal first; ours goes back to the pool
         db.session.refresh(cash_register)
         return cash_register.terminal
     db.session.commit()
-    for name, value in (("terminal_id", claimed), ("contract_id", contract.id),
-                        ("registration_request_id", request_id)):
+    for name, value in (("terminal_id", claimed), ("registration_request_id", request_id)):
         set_committed_value(cash_register, name, value)
     terminal = db.session.get(Terminal, claimed, populate_existing=True)
     set_committed_value(cash_register, "terminal", terminal)
@@ -188,9 +184,8 @@ def _registered(cash_register: CashRegister, terminal: Terminal, contract: Contr
                "registered_at": now, "updated_at": now}
     connection.execute(CashRegister.__table__.update().where(CashRegister.__table__.c.id == cash_register.id)
                        .values(**changes))
-    connection.execute(RegistrationAttempt.__table__.insert().values(
-        cash_register_id=cash_register.id, created_at=now, state=REGISTERED, terminal_number=terminal.number,
-        details=f"зарегистрирована в Столото по договору № {contract.number}"))
+    _history(cash_register, REGISTERED, None, terminal.number,
+             f"зарегистрирована в Столото по договору № {contract.number}")
     db.session.commit()
     set_committed_value(terminal, "status", "registered")  # keep the session's objects truthful
     for name, value in changes.items():
@@ -217,15 +212,14 @@ def _stoloto_failed(cash_register: CashRegister, outcome: Outcome) -> Registrati
     return _wait(cash_register, STOLOTO_UNAVAILABLE, str(outcome_error(outcome, "регистрации терминала")))
 
 
-def _retire_terminal(cash_register: CashRegister, why: str) -> None:
-    """The register's number is never used again; the register starts over."""
+def _retire_terminal(cash_register: CashRegister, why: str, contract_id: int) -> None:
+    """The register's number is never used again; the register starts over under `contract_id`."""
     terminal = cash_register.terminal
     if terminal is not None:
         terminal.status = "retired"
         _history(cash_register, PENDING, None, terminal.number, f"номер терминала выведен: {why}")
-    cash_register.terminal_id = None
     cash_register.terminal = None
-    cash_register.contract_id = None
+    cash_register.contract_id = contract_id
     cash_register.registration_request_id = None
     cash_register.state, cash_register.reason = PENDING, None
     db.session.commit()
@@ -233,8 +227,10 @@ def _retire_terminal(cash_register: CashRegister, why: str) -> None:
 
 def _history(cash_register: CashRegister, state: str, reason: str | None, terminal_number: str | None,
              details: str) -> None:
-    db.session.add(RegistrationAttempt(cash_register_id=cash_register.id, state=state, reason=reason,
-                                       terminal_number=terminal_number, details=details))
+    """A row of the register's history, in the caller's transaction (a plain INSERT: nothing reads it back)."""
+    db.session.execute(RegistrationAttempt.__table__.insert().values(
+        cash_register_id=cash_register.id, created_at=utcnow(), state=state, reason=reason,
+        terminal_number=terminal_number, details=details))
 
 
 def finish_pending(limit: int = 500) -> int:

@@ -7,6 +7,7 @@ from sqlalchemy import exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, errors, plural, settings
+from ..requisites import clean_text
 from ..clients.setcentrum import SetCentrumClient, SetCentrumError, Shop
 from ..extensions import db
 from ..lifecycle import status_label
@@ -113,11 +114,6 @@ class StoreInput:
     comment: str | None = None
 
 
-def _clean_text(value) -> str | None:
-    text = "" if value is None else str(value).strip()
-    return text or None
-
-
 def check_code(code: str | None) -> str | None:
     """A Russian message when the trimmed code is not a SET store number, else None."""
     if not code:
@@ -143,8 +139,8 @@ def _contract_id(value) -> int | None:
 
 def clean_input(raw: StoreInput, editing: Store | None = None) -> StoreInput:
     """Trims and checks every field; raises one SisError listing all field errors."""
-    data = StoreInput(code=_clean_text(raw.code), contract_id=_contract_id(raw.contract_id),
-                      name=_clean_text(raw.name), address=_clean_text(raw.address), comment=_clean_text(raw.comment))
+    data = StoreInput(code=clean_text(raw.code), contract_id=_contract_id(raw.contract_id),
+                      name=clean_text(raw.name), address=clean_text(raw.address), comment=clean_text(raw.comment))
     problems: dict[str, str] = {}
     code_problem = check_code(data.code)
     if code_problem:

@@ -16,8 +16,7 @@ from .. import audit, errors, settings
 from ..extensions import db
 from ..lifecycle import ContractStatus, transition
 from ..models import Contract, Terminal, TerminalBatch, utcnow
-from .activation import outcome_error
-from .gateway import stoloto_client
+from .gateway import outcome_error, stoloto_client
 
 log = logging.getLogger(__name__)
 ACTION = "Получение пакета терминалов"
