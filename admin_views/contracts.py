@@ -1,6 +1,7 @@
 """Menu "Администрирование" → "Договоры": the list, the form and the row actions."""
 import io
 
+from cryptography import x509
 from flask import flash, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -55,7 +56,6 @@ def _csr_formatter(view, context, model, name):
 def certificate_summary(pem: str | None) -> dict | None:
     if not pem:
         return None
-    from cryptography import x509
     certificate = x509.load_pem_x509_certificate(pem.encode())
     return {
         "subject": crypto.describe_subject(certificate.subject),

@@ -95,7 +95,4 @@ def option(argv: list[str], name: str, default: str) -> str:
 
 
 def database_url(argv: list[str], folder: Path) -> str:
-    for arg in argv:
-        if arg.startswith("--database-url="):
-            return arg.split("=", 1)[1]
-    return f"sqlite:///{folder / 'bench.db'}"
+    return option(argv, "database-url", f"sqlite:///{folder / 'bench.db'}")
