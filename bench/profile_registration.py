@@ -1,0 +1,54 @@
+"""Profile: SIS's own CPU per registration, in-process (Flask test client), the stand in its own process.
+
+Usage: .venv/bin/python bench/profile_registration.py [--profile]
+Prints CPU and wall milliseconds per registration over 300 registrations after 300 warm-up ones;
+with --profile, also the 25 functions with the most time of their own (cProfile).
+"""
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _setup  # noqa: E402
+
+ROUNDS = 300
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="sis-profile-"))
+    with _setup.stoloto_stand(folder, 5743) as (url, ca):
+        app = _setup.make_app(f"sqlite:///{folder / 'profile.db'}", folder)
+        with app.app_context():
+            from stoloto import settings
+            from stoloto.extensions import db
+            from stoloto.models import Store
+            settings.save({settings.STOLOTO_URL: url, settings.STOLOTO_CA_BUNDLE: ca,
+                           settings.CASH_API_TOKEN: _setup.TOKEN, settings.BATCH_SIZE: 1000}, "profile")
+            contract_id = _setup.active_contract("PROFILE-1", batches=1)
+            db.session.add(Store(code="101", contract_id=contract_id, source="manual"))
+            db.session.commit()
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {_setup.TOKEN}"}
+
+        def register(first: int) -> None:
+            for cash_number in range(first, first + ROUNDS):
+                response = client.post("/api/v1/cash-registers/registration", headers=headers,
+                                       json={"store_code": "101", "cash_number": cash_number})
+                assert response.status_code == 200, response.get_json()
+
+        register(1)  # warm-up: SQLAlchemy's statement cache, the TLS connection
+        cpu, wall = time.process_time(), time.perf_counter()
+        register(1 + ROUNDS)
+        print(f"SIS per registration: {(time.process_time() - cpu) / ROUNDS * 1000:.1f} ms CPU, "
+              f"{(time.perf_counter() - wall) / ROUNDS * 1000:.1f} ms wall")
+        if "--profile" in sys.argv:
+            profiler = cProfile.Profile()
+            profiler.runcall(register, 1 + 2 * ROUNDS)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
