@@ -5,6 +5,7 @@ Prints CPU and wall milliseconds per registration over 300 registrations after 3
 with --profile, also the 25 functions with the most time of their own (cProfile).
 """
 import cProfile
+import os
 import pstats
 import sys
 import tempfile
@@ -47,7 +48,7 @@ def main() -> None:
         if "--profile" in sys.argv:
             profiler = cProfile.Profile()
             profiler.runcall(register, 1 + 2 * ROUNDS)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            stats = pstats.Stats(profiler); stats.sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25"))); stats.print_callers("_get_protocol_attrs") if os.environ.get("CALLERS") else None
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from flask import current_app
 
 from .. import crypto, errors, settings
 from ..clients.stoloto import ClientCertificate, Kind, Outcome, StolotoClient
+from ..extensions import db
 from ..models import Contract
 
 
@@ -17,26 +18,36 @@ _clients_lock = threading.Lock()
 
 
 def stoloto_client(contract: Contract | None = None) -> StolotoClient:
-    """The client for the current settings; with a contract, one that presents its certificate (mutual TLS).
+    """The client for the current settings; with a contract, one that presents its certificate (mutual TLS)."""
+    if contract is None:
+        return StolotoClient(*_options())
+    return contract_client(contract.id, contract.certificate_pem)
 
-    Clients are kept per settings and certificate so that connections (and TLS sessions) are reused.
-    """
+
+def contract_client(contract_id: int, certificate_pem: str | None) -> StolotoClient:
+    """The mutual-TLS client of a contract. Clients are kept per settings and certificate, so that
+    connections (and TLS sessions) are reused; the key is decrypted only when a client is made."""
+    options = _options()
+    if not certificate_pem:
+        raise errors.SisError("NO_CERTIFICATE", "У договора нет сертификата Столото: он ещё не активирован.")
+    key = (*options, contract_id, hashlib.sha256(certificate_pem.encode()).hexdigest())
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                contract = db.session.get(Contract, contract_id)
+                client = _clients[key] = StolotoClient(*options, client_cert=client_certificate(contract))
+    return client
+
+
+def _options() -> tuple:
     url = settings.get(settings.STOLOTO_URL)
     if not url:
         raise errors.SisError("STOLOTO_NOT_CONFIGURED", "Не задан адрес сервиса Столото.",
                               "Укажите его в меню «Настройки».")
-    options = (url, settings.get(settings.STOLOTO_CA_BUNDLE) or None,
-               settings.get(settings.CONNECT_TIMEOUT), settings.get(settings.READ_TIMEOUT))
-    if contract is None:
-        return StolotoClient(*options)
-    if not contract.certificate_pem:
-        raise errors.SisError("NO_CERTIFICATE", "У договора нет сертификата Столото: он ещё не активирован.")
-    key = (*options, contract.id, hashlib.sha256(contract.certificate_pem.encode()).hexdigest())
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = StolotoClient(*options, client_cert=client_certificate(contract))
-    return client
+    return (url, settings.get(settings.STOLOTO_CA_BUNDLE) or None,
+            settings.get(settings.CONNECT_TIMEOUT), settings.get(settings.READ_TIMEOUT))
 
 
 def _key_context(contract: Contract) -> bytes:

@@ -3,21 +3,23 @@
 A register gets a free terminal of its store's contract by one atomic claim, keeps it until
 Stoloto confirms the binding, and is finished later by a job when it has to wait. The same
 (store code, cash number) always gets the same terminal number.
+
+Every registration runs through here, so the statements are built once, at import, and run on
+the session's connection: building them per call cost more than running them.
 """
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import aliased
 
 from .. import errors, signals
 from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
 from ..models import CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
-from .gateway import outcome_error, stoloto_client
+from .gateway import contract_client, outcome_error
 
 REGISTERED, PENDING = "registered", "pending"
 STATE_LABELS = {REGISTERED: "Зарегистрирована", PENDING: "Ожидает регистрации"}
@@ -36,6 +38,7 @@ REASON_LABELS = {CONTRACT_NOT_ACTIVE: "Договор не активен", NO_F
 # Stoloto says this number cannot be bound for us: retire it and take the next one.
 TERMINAL_REFUSED = {"TERMINAL_ALREADY_BOUND", "TERMINAL_UNKNOWN"}
 MAX_CLAIMS = 3
+DETAILS = ("serial_number", "fiscal_number", "cash_type")
 
 
 @dataclass(frozen=True)
@@ -61,188 +64,261 @@ class RegistrationState:
         return {"status": self.status, "reason": self.reason, "message": REASON_MESSAGES[self.reason]}
 
 
+@dataclass
+class _Register:
+    """A cash register with its store, contracts and terminal, as one query reads them.
+
+    `id` is None until the register is recorded; the store's contract is the one it must be
+    registered under, the register's own contract the one it is (or was) registered under.
+    """
+    store_id: int
+    store_code: str
+    address: str | None
+    store_contract_id: int | None
+    contract_number: str | None
+    contract_status: str | None
+    certificate_pem: str | None
+    cash_number: int
+    id: int | None
+    state: str | None
+    reason: str | None
+    contract_id: int | None
+    registered_contract_number: str | None
+    terminal_id: int | None
+    terminal_number: str | None
+    request_id: str | None
+    serial_number: str | None
+    fiscal_number: str | None
+    cash_type: str | None
+
+    def state_now(self) -> RegistrationState:
+        if self.state == REGISTERED:
+            return RegistrationState("REGISTERED", self.terminal_number, self.registered_contract_number)
+        return RegistrationState("PENDING", reason=self.reason or CONTRACT_NOT_ACTIVE)
+
+
+_stores, _contracts, _terminals = Store.__table__, Contract.__table__, Terminal.__table__
+_registers, _attempts = CashRegister.__table__, RegistrationAttempt.__table__
+_registered_under = aliased(_contracts)
+_FIND = (
+    select(_stores.c.id.label("store_id"), _stores.c.code.label("store_code"), _stores.c.address,
+           _stores.c.contract_id.label("store_contract_id"), _contracts.c.number.label("contract_number"),
+           _contracts.c.status.label("contract_status"), _contracts.c.certificate_pem,
+           _registers.c.id, _registers.c.state,
+           _registers.c.reason, _registers.c.contract_id,
+           _registered_under.c.number.label("registered_contract_number"), _registers.c.terminal_id,
+           _terminals.c.number.label("terminal_number"), _registers.c.registration_request_id.label("request_id"),
+           *(_registers.c[name] for name in DETAILS))
+    .select_from(_stores.outerjoin(_contracts, _contracts.c.id == _stores.c.contract_id)
+                 .outerjoin(_registers, and_(_registers.c.store_id == _stores.c.id,
+                                             _registers.c.cash_number == bindparam("cash_number")))
+                 .outerjoin(_registered_under, _registered_under.c.id == _registers.c.contract_id)
+                 .outerjoin(_terminals, _terminals.c.id == _registers.c.terminal_id))
+    .where(_stores.c.code == bindparam("store_code")))
+_FREE = (select(_terminals.c.id).where(_terminals.c.contract_id == bindparam("pool_contract_id"),
+                                       _terminals.c.status == "free").order_by(_terminals.c.id).limit(1))
+
+
+def _claim_statement(skip_locked: bool):
+    """One atomic claim; PostgreSQL also skips rows another transaction is claiming (SQLite has one writer)."""
+    free = _FREE.with_for_update(skip_locked=True) if skip_locked else _FREE
+    return (update(_terminals).where(_terminals.c.id == free.scalar_subquery()).values(status="claimed")
+            .returning(_terminals.c.id, _terminals.c.number))
+
+
+_CLAIM = {skip_locked: _claim_statement(skip_locked) for skip_locked in (False, True)}
+_SET_TERMINAL_STATUS = update(_terminals).where(_terminals.c.id == bindparam("terminal_id"))
+_INSERT_REGISTER = insert(_registers).returning(_registers.c.id)
+_UPDATE_REGISTER = update(_registers).where(_registers.c.id == bindparam("register_id"))
+_BIND = _UPDATE_REGISTER.where(_registers.c.terminal_id.is_(None))
+_FINISH = _UPDATE_REGISTER.where(_registers.c.state != REGISTERED)
+_INSERT_HISTORY = insert(_attempts)
+
+
 def register(data: RegistrationInput) -> RegistrationState:
     """PROTOCOLS §3.1: records the register and registers it now if it can; raises SisError otherwise."""
-    store = db.session.scalar(select(Store).where(Store.code == data.store_code)
-                              .options(joinedload(Store.contract)))
-    if store is None:
+    cash_register = _find(data.store_code, data.cash_number)
+    if cash_register is None:
         raise errors.SisError("STORE_UNKNOWN", f"Магазин с кодом {data.store_code} не найден в СИ.")
-    if store.contract_id is None:
+    if cash_register.store_contract_id is None:
         raise errors.SisError("STORE_NOT_BOUND", f"Магазин {data.store_code} не привязан к договору.")
-    return advance(_record(store, data))
+    changed = {name: getattr(data, name) for name in DETAILS
+               if getattr(data, name) is not None and getattr(cash_register, name) != getattr(data, name)}
+    if changed:
+        if cash_register.id is not None:
+            _execute(_UPDATE_REGISTER, register_id=cash_register.id, **changed)
+            db.session.commit()
+        cash_register = replace(cash_register, **changed)
+    return _advance(cash_register)
 
 
 def current_state(store_code: str, cash_number: int) -> RegistrationState | None:
     """PROTOCOLS §3.2."""
-    cash_register = db.session.scalar(
-        select(CashRegister).join(Store).where(Store.code == store_code, CashRegister.cash_number == cash_number)
-        .options(joinedload(CashRegister.terminal), joinedload(CashRegister.contract)))
-    return None if cash_register is None else _state(cash_register)
-
-
-def _state(cash_register: CashRegister) -> RegistrationState:
-    if cash_register.state == REGISTERED:
-        return RegistrationState("REGISTERED", cash_register.terminal.number, cash_register.contract.number)
-    return RegistrationState("PENDING", reason=cash_register.reason or CONTRACT_NOT_ACTIVE)
-
-
-def _record(store: Store, data: RegistrationInput) -> CashRegister:
-    query = select(CashRegister).where(CashRegister.store_id == store.id,
-                                       CashRegister.cash_number == data.cash_number)
-    cash_register = db.session.scalar(query)
-    details = {"serial_number": data.serial_number, "fiscal_number": data.fiscal_number,
-               "cash_type": data.cash_type}
-    if cash_register is None:
-        cash_register = CashRegister(store_id=store.id, cash_number=data.cash_number, state=PENDING,
-                                     contract_id=store.contract_id, **details)
-        db.session.add(cash_register)
-        try:
-            db.session.commit()
-            return cash_register
-        except IntegrityError:
-            db.session.rollback()  # the same register asked twice at once: the other request created it
-            cash_register = db.session.scalar(query)
-    changed = {name: value for name, value in details.items()
-               if value is not None and getattr(cash_register, name) != value}
-    if changed:
-        for name, value in changed.items():
-            setattr(cash_register, name, value)
-        db.session.commit()
-    return cash_register
-
-
-def advance(cash_register: CashRegister) -> RegistrationState:
-    """Takes the register as far as it can go now: re-binding, claim, Stoloto, or a reason to wait."""
-    store = cash_register.store
-    if cash_register.contract_id != store.contract_id:
-        _retire_terminal(cash_register, "магазин привязан к другому договору", store.contract_id)
-    if cash_register.state == REGISTERED:
-        return _state(cash_register)
-    contract = store.contract
-    if contract.status != ContractStatus.ACTIVE.value:
-        return _wait(cash_register, CONTRACT_NOT_ACTIVE)
-    for _ in range(MAX_CLAIMS):
-        terminal = cash_register.terminal or _claim(cash_register, contract)
-        if terminal is None:
-            signals.terminals_needed.send(contract.id)
-            return _wait(cash_register, NO_FREE_TERMINALS)
-        try:
-            client = stoloto_client(contract)
-        except errors.SisError as error:  # not configured, key unreadable: wait, the claim is kept
-            return _wait(cash_register, STOLOTO_UNAVAILABLE, str(error))
-        outcome = client.register_terminal(
-            cash_register.registration_request_id, terminal.number,
-            {"contract_number": contract.number, "store_code": store.code,
-             "cash_number": cash_register.cash_number, "serial_number": cash_register.serial_number,
-             "address": store.address})
-        if outcome.ok:
-            return _registered(cash_register, terminal, contract)
-        if outcome.code in TERMINAL_REFUSED:
-            _retire_terminal(cash_register, str(outcome_error(outcome, "регистрации терминала")), contract.id)
-            continue
-        return _stoloto_failed(cash_register, outcome)
-    return _wait(cash_register, NO_FREE_TERMINALS)
-
-
-def _claim(cash_register: CashRegister, contract: Contract) -> Terminal | None:
-    """One atomic claim of a free terminal, bound to the register in the same transaction."""
-    free = (select(Terminal.id).where(Terminal.contract_id == contract.id, Terminal.status == "free")
-            .order_by(Terminal.id).limit(1))
-    if db.engine.dialect.name == "postgresql":
-        free = free.with_for_update(skip_locked=True)  # SQLite serialises writers itself
-    claimed = db.session.execute(
-        update(Terminal).where(Terminal.id == free.scalar_subquery()).values(status="claimed")
-        .returning(Terminal.id).execution_options(synchronize_session=False)).scalar()
-    if claimed is None:
-        db.session.rollback()
-        return None
-    request_id = str(uuid.uuid4())
-    bound = db.session.execute(
-        update(CashRegister).where(CashRegister.id == cash_register.id, CashRegister.terminal_id.is_(None))
-        .values(terminal_id=claimed, registration_request_id=request_id)
-        .execution_options(synchronize_session=False))
-    if bound.rowcount != 1:
-        db.session.rollback()  # a concurrent request bound a terminal first; ours goes back to the pool
-        db.session.refresh(cash_register)
-        return cash_register.terminal
-    db.session.commit()
-    for name, value in (("terminal_id", claimed), ("registration_request_id", request_id)):
-        set_committed_value(cash_register, name, value)
-    terminal = db.session.get(Terminal, claimed, populate_existing=True)
-    set_committed_value(cash_register, "terminal", terminal)
-    return terminal
-
-
-def _registered(cash_register: CashRegister, terminal: Terminal, contract: Contract) -> RegistrationState:
-    # Table-level statements on the session's connection: this is the hot path of every
-    # registration, and the ORM's statement machinery cost more here than the statements themselves.
-    now = utcnow()
-    connection = db.session.connection()
-    connection.execute(Terminal.__table__.update().where(Terminal.__table__.c.id == terminal.id)
-                       .values(status="registered"))
-    changes = {"state": REGISTERED, "reason": None, "last_error": None, "last_attempt_at": now,
-               "registered_at": now, "updated_at": now}
-    connection.execute(CashRegister.__table__.update().where(CashRegister.__table__.c.id == cash_register.id)
-                       .values(**changes))
-    _history(cash_register, REGISTERED, None, terminal.number,
-             f"зарегистрирована в Столото по договору № {contract.number}")
-    db.session.commit()
-    set_committed_value(terminal, "status", "registered")  # keep the session's objects truthful
-    for name, value in changes.items():
-        set_committed_value(cash_register, name, value)
-    return RegistrationState("REGISTERED", terminal.number, contract.number)
-
-
-def _wait(cash_register: CashRegister, reason: str, error: str | None = None) -> RegistrationState:
-    if cash_register.state != PENDING or cash_register.reason != reason or error:
-        _history(cash_register, PENDING, reason, cash_register.terminal.number if cash_register.terminal else None,
-                 error or REASON_MESSAGES[reason])
-    cash_register.state, cash_register.reason = PENDING, reason
-    cash_register.last_attempt_at = utcnow()
-    if error:
-        cash_register.last_error = error
-    db.session.commit()
-    return RegistrationState("PENDING", reason=reason)
-
-
-def _stoloto_failed(cash_register: CashRegister, outcome: Outcome) -> RegistrationState:
-    if outcome.answered:
-        # A definite "no" (401, 400…): the next attempt is a new request; the claim stays.
-        cash_register.registration_request_id = str(uuid.uuid4())
-    return _wait(cash_register, STOLOTO_UNAVAILABLE, str(outcome_error(outcome, "регистрации терминала")))
-
-
-def _retire_terminal(cash_register: CashRegister, why: str, contract_id: int) -> None:
-    """The register's number is never used again; the register starts over under `contract_id`."""
-    terminal = cash_register.terminal
-    if terminal is not None:
-        terminal.status = "retired"
-        _history(cash_register, PENDING, None, terminal.number, f"номер терминала выведен: {why}")
-    cash_register.terminal = None
-    cash_register.contract_id = contract_id
-    cash_register.registration_request_id = None
-    cash_register.state, cash_register.reason = PENDING, None
-    db.session.commit()
-
-
-def _history(cash_register: CashRegister, state: str, reason: str | None, terminal_number: str | None,
-             details: str) -> None:
-    """A row of the register's history, in the caller's transaction (a plain INSERT: nothing reads it back)."""
-    db.session.execute(RegistrationAttempt.__table__.insert().values(
-        cash_register_id=cash_register.id, created_at=utcnow(), state=state, reason=reason,
-        terminal_number=terminal_number, details=details))
+    cash_register = _find(store_code, cash_number)
+    return None if cash_register is None or cash_register.id is None else cash_register.state_now()
 
 
 def finish_pending(limit: int = 500) -> int:
     """The job: finishes waiting registers and re-registers those whose store moved to another contract."""
     moved = CashRegister.contract_id != Store.contract_id
-    query = (select(CashRegister.id).join(Store)
+    query = (select(Store.code, CashRegister.cash_number).join(Store)
              .where(Store.contract_id.is_not(None), or_(CashRegister.state == PENDING, moved))
              .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at)
              .limit(limit))
     finished = 0
-    for register_id in db.session.scalars(query).all():
-        cash_register = db.session.get(CashRegister, register_id)
-        if advance(cash_register).status == "REGISTERED":
+    for store_code, cash_number in db.session.execute(query).all():
+        cash_register = _find(store_code, cash_number)
+        if cash_register is not None and _advance(cash_register).status == "REGISTERED":
             finished += 1
     return finished
+
+
+def _find(store_code: str, cash_number: int) -> _Register | None:
+    row = _execute(_FIND, store_code=store_code, cash_number=cash_number).one_or_none()
+    return None if row is None else _Register(**row._mapping, cash_number=cash_number)
+
+
+def _execute(statement, **params):
+    return db.session.connection().execute(statement, params)
+
+
+def _advance(cash_register: _Register) -> RegistrationState:
+    """Takes the register as far as it can go now: re-binding, claim, Stoloto, or a reason to wait."""
+    if cash_register.id is not None and cash_register.contract_id != cash_register.store_contract_id:
+        _retire_terminal(cash_register, "магазин привязан к другому договору")
+    if cash_register.state == REGISTERED:
+        return cash_register.state_now()
+    if cash_register.contract_status != ContractStatus.ACTIVE.value:
+        return _wait(cash_register, CONTRACT_NOT_ACTIVE)
+    for _ in range(MAX_CLAIMS):
+        if cash_register.terminal_id is None and not _claim(cash_register):
+            signals.terminals_needed.send(cash_register.store_contract_id)
+            return _wait(cash_register, NO_FREE_TERMINALS)
+        if cash_register.state == REGISTERED:  # a concurrent request for the same register finished it
+            return cash_register.state_now()
+        try:
+            client = contract_client(cash_register.store_contract_id, cash_register.certificate_pem)
+        except errors.SisError as error:  # not configured, key unreadable: wait, the claim is kept
+            return _wait(cash_register, STOLOTO_UNAVAILABLE, str(error))
+        outcome = client.register_terminal(
+            cash_register.request_id, cash_register.terminal_number,
+            {"contract_number": cash_register.contract_number, "store_code": cash_register.store_code,
+             "cash_number": cash_register.cash_number, "serial_number": cash_register.serial_number,
+             "address": cash_register.address})
+        if outcome.ok:
+            return _registered(cash_register)
+        if outcome.code in TERMINAL_REFUSED:
+            _retire_terminal(cash_register, str(outcome_error(outcome, "регистрации терминала")))
+            continue
+        return _stoloto_failed(cash_register, outcome)
+    return _wait(cash_register, NO_FREE_TERMINALS)
+
+
+def _claim(cash_register: _Register) -> bool:
+    """Claims a free terminal and binds it to the register in one transaction; False if none is free.
+
+    A concurrent request for the same register may record or bind it first: then ours goes back
+    to the pool and the register is read again, with the terminal the other request bound.
+    """
+    skip_locked = db.engine.dialect.name == "postgresql"
+    for _ in range(2):
+        terminal = _execute(_CLAIM[skip_locked], pool_contract_id=cash_register.store_contract_id).one_or_none()
+        if terminal is None:
+            db.session.rollback()
+            return False
+        request_id = str(uuid.uuid4())
+        if _bind(cash_register, terminal.id, request_id):
+            db.session.commit()
+            cash_register.terminal_id, cash_register.terminal_number = terminal.id, terminal.number
+            cash_register.request_id = request_id
+            return True
+        db.session.rollback()
+        reread = _find(cash_register.store_code, cash_register.cash_number)
+        for item in fields(_Register):
+            setattr(cash_register, item.name, getattr(reread, item.name))
+        if cash_register.terminal_id is not None:
+            return True
+    return cash_register.terminal_id is not None
+
+
+def _bind(cash_register: _Register, terminal_id: int, request_id: str) -> bool:
+    """Sets the claimed terminal on the register, recording the register first if it is new."""
+    if cash_register.id is None:
+        try:
+            cash_register.id = _insert(cash_register, terminal_id=terminal_id, registration_request_id=request_id)
+            return True
+        except IntegrityError:  # the same register asked twice at once: the other request recorded it
+            return False
+    return _execute(_BIND, register_id=cash_register.id, terminal_id=terminal_id,
+                    registration_request_id=request_id).rowcount == 1
+
+
+def _insert(cash_register: _Register, **values) -> int:
+    row = {"store_id": cash_register.store_id, "cash_number": cash_register.cash_number, "state": PENDING,
+           "contract_id": cash_register.store_contract_id,
+           **{name: getattr(cash_register, name) for name in DETAILS}, **values}
+    return _execute(_INSERT_REGISTER, **row).scalar_one()
+
+
+def _registered(cash_register: _Register) -> RegistrationState:
+    now = utcnow()
+    _execute(_SET_TERMINAL_STATUS, terminal_id=cash_register.terminal_id, status="registered")
+    finished = _execute(_FINISH, register_id=cash_register.id, state=REGISTERED, reason=None, last_error=None,
+                        last_attempt_at=now, registered_at=now).rowcount
+    if finished:  # a concurrent request for the same register may have written this already
+        _history(cash_register, REGISTERED, None, cash_register.terminal_number,
+                 f"зарегистрирована в Столото по договору № {cash_register.contract_number}")
+    db.session.commit()
+    cash_register.state, cash_register.reason = REGISTERED, None
+    cash_register.registered_contract_number = cash_register.contract_number
+    return cash_register.state_now()
+
+
+def _wait(cash_register: _Register, reason: str, error: str | None = None, **values) -> RegistrationState:
+    """Records why the register waits (a history row when the reason is new or an error came)."""
+    changes = {"state": PENDING, "reason": reason, "last_attempt_at": utcnow(), **values}
+    if error:
+        changes["last_error"] = error
+    if cash_register.id is None:
+        try:
+            cash_register.id = _insert(cash_register, **changes)
+        except IntegrityError:  # recorded meanwhile by a concurrent request: wait like it
+            db.session.rollback()
+            return _find(cash_register.store_code, cash_register.cash_number).state_now()
+    else:
+        _execute(_UPDATE_REGISTER, register_id=cash_register.id, **changes)
+    if cash_register.state != PENDING or cash_register.reason != reason or error:
+        _history(cash_register, PENDING, reason, cash_register.terminal_number, error or REASON_MESSAGES[reason])
+    db.session.commit()
+    cash_register.state, cash_register.reason = PENDING, reason
+    return cash_register.state_now()
+
+
+def _stoloto_failed(cash_register: _Register, outcome: Outcome) -> RegistrationState:
+    error = str(outcome_error(outcome, "регистрации терминала"))
+    if outcome.answered:
+        # A definite "no" (401, 400…): the next attempt is a new request; the claim stays.
+        cash_register.request_id = str(uuid.uuid4())
+        return _wait(cash_register, STOLOTO_UNAVAILABLE, error, registration_request_id=cash_register.request_id)
+    return _wait(cash_register, STOLOTO_UNAVAILABLE, error)
+
+
+def _retire_terminal(cash_register: _Register, why: str) -> None:
+    """The register's number is never used again; the register starts over under its store's contract."""
+    if cash_register.terminal_id is not None:
+        _execute(_SET_TERMINAL_STATUS, terminal_id=cash_register.terminal_id, status="retired")
+        _history(cash_register, PENDING, None, cash_register.terminal_number, f"номер терминала выведен: {why}")
+    _execute(_UPDATE_REGISTER, register_id=cash_register.id, terminal_id=None,
+             contract_id=cash_register.store_contract_id, registration_request_id=None, state=PENDING, reason=None)
+    db.session.commit()
+    cash_register.terminal_id = cash_register.terminal_number = cash_register.request_id = None
+    cash_register.contract_id = cash_register.store_contract_id
+    cash_register.registered_contract_number = cash_register.contract_number
+    cash_register.state, cash_register.reason = PENDING, None
+
+
+def _history(cash_register: _Register, state: str, reason: str | None, terminal_number: str | None,
+             details: str) -> None:
+    """A row of the register's history, in the caller's transaction."""
+    _execute(_INSERT_HISTORY, cash_register_id=cash_register.id, created_at=utcnow(), state=state, reason=reason,
+             terminal_number=terminal_number, details=details)
