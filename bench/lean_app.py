@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 def create_lean_app() -> Flask:
     from app import create_app
     from stoloto.clients.stoloto import StolotoClient
+    from stoloto.database import configure_engine
     from stoloto.models import Contract
     from stoloto.services.gateway import client_certificate
     from stoloto.extensions import db
@@ -26,6 +27,7 @@ def create_lean_app() -> Flask:
         client = StolotoClient(os.environ["LEAN_STOLOTO_URL"], os.environ["LEAN_STOLOTO_CA"],
                                client_cert=client_certificate(contract))
     engine = create_engine(os.environ["DATABASE_URL"], pool_size=10, max_overflow=30)
+    configure_engine(engine)  # the same SQLite settings as SIS: WAL, busy timeout, synchronous=NORMAL
     skip_locked = " FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
     claim = text("UPDATE terminals SET status = 'registered' WHERE id = (SELECT id FROM terminals "
                  "WHERE contract_id = :contract AND status = 'free' ORDER BY id LIMIT 1" + skip_locked + ") "

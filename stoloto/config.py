@@ -34,7 +34,7 @@ def build_config(overrides: dict | None = None) -> dict:
     config = {
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'sis.db'}",
         # Threaded servers and the job share the pool; size it for a busy server, not the default 5.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 30, "pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 30},
         "SECRET_KEY": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -56,6 +56,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "CASH_API_TOKEN": os.environ.get("CASH_API_TOKEN", ""),
     }
     config.update(overrides or {})
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A database server may restart under us; a SQLite file cannot drop a connection.
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **config["SQLALCHEMY_ENGINE_OPTIONS"]}
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = load_secret_key(folder)
     return config

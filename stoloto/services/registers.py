@@ -4,13 +4,14 @@ A register gets a free terminal of its store's contract by one atomic claim, kee
 Stoloto confirms the binding, and is finished later by a job when it has to wait. The same
 (store code, cash number) always gets the same terminal number.
 
-Every registration runs through here, so the statements are built once, at import, and run on
-the session's connection: building them per call cost more than running them.
+Every registration runs through here, so its statements are built once, at import, and run on
+one connection with explicit commits: building them per call, and the ORM session around them,
+cost more than running them.
 """
 import uuid
 from dataclasses import dataclass, fields, replace
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -137,24 +138,26 @@ _INSERT_HISTORY = insert(_attempts)
 
 def register(data: RegistrationInput) -> RegistrationState:
     """PROTOCOLS §3.1: records the register and registers it now if it can; raises SisError otherwise."""
-    cash_register = _find(data.store_code, data.cash_number)
-    if cash_register is None:
-        raise errors.SisError("STORE_UNKNOWN", f"Магазин с кодом {data.store_code} не найден в СИ.")
-    if cash_register.store_contract_id is None:
-        raise errors.SisError("STORE_NOT_BOUND", f"Магазин {data.store_code} не привязан к договору.")
-    changed = {name: getattr(data, name) for name in DETAILS
-               if getattr(data, name) is not None and getattr(cash_register, name) != getattr(data, name)}
-    if changed:
-        if cash_register.id is not None:
-            _execute(_UPDATE_REGISTER, register_id=cash_register.id, **changed)
-            db.session.commit()
-        cash_register = replace(cash_register, **changed)
-    return _advance(cash_register)
+    with db.engine.connect() as connection:
+        cash_register = _find(connection, data.store_code, data.cash_number)
+        if cash_register is None:
+            raise errors.SisError("STORE_UNKNOWN", f"Магазин с кодом {data.store_code} не найден в СИ.")
+        if cash_register.store_contract_id is None:
+            raise errors.SisError("STORE_NOT_BOUND", f"Магазин {data.store_code} не привязан к договору.")
+        changed = {name: getattr(data, name) for name in DETAILS
+                   if getattr(data, name) is not None and getattr(cash_register, name) != getattr(data, name)}
+        if changed:
+            if cash_register.id is not None:
+                connection.execute(_UPDATE_REGISTER, {"register_id": cash_register.id, **changed})
+                connection.commit()
+            cash_register = replace(cash_register, **changed)
+        return _advance(connection, cash_register)
 
 
 def current_state(store_code: str, cash_number: int) -> RegistrationState | None:
     """PROTOCOLS §3.2."""
-    cash_register = _find(store_code, cash_number)
+    with db.engine.connect() as connection:
+        cash_register = _find(connection, store_code, cash_number)
     return None if cash_register is None or cash_register.id is None else cash_register.state_now()
 
 
@@ -166,74 +169,72 @@ def finish_pending(limit: int = 500) -> int:
              .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at)
              .limit(limit))
     finished = 0
-    for store_code, cash_number in db.session.execute(query).all():
-        cash_register = _find(store_code, cash_number)
-        if cash_register is not None and _advance(cash_register).status == "REGISTERED":
-            finished += 1
+    with db.engine.connect() as connection:
+        for store_code, cash_number in connection.execute(query).all():
+            cash_register = _find(connection, store_code, cash_number)
+            if cash_register is not None and _advance(connection, cash_register).status == "REGISTERED":
+                finished += 1
     return finished
 
 
-def _find(store_code: str, cash_number: int) -> _Register | None:
-    row = _execute(_FIND, store_code=store_code, cash_number=cash_number).one_or_none()
+def _find(connection: Connection, store_code: str, cash_number: int) -> _Register | None:
+    row = connection.execute(_FIND, {"store_code": store_code, "cash_number": cash_number}).one_or_none()
     return None if row is None else _Register(**row._mapping, cash_number=cash_number)
 
 
-def _execute(statement, **params):
-    return db.session.connection().execute(statement, params)
-
-
-def _advance(cash_register: _Register) -> RegistrationState:
+def _advance(connection: Connection, cash_register: _Register) -> RegistrationState:
     """Takes the register as far as it can go now: re-binding, claim, Stoloto, or a reason to wait."""
     if cash_register.id is not None and cash_register.contract_id != cash_register.store_contract_id:
-        _retire_terminal(cash_register, "магазин привязан к другому договору")
+        _retire_terminal(connection, cash_register, "магазин привязан к другому договору")
     if cash_register.state == REGISTERED:
         return cash_register.state_now()
     if cash_register.contract_status != ContractStatus.ACTIVE.value:
-        return _wait(cash_register, CONTRACT_NOT_ACTIVE)
+        return _wait(connection, cash_register, CONTRACT_NOT_ACTIVE)
     for _ in range(MAX_CLAIMS):
-        if cash_register.terminal_id is None and not _claim(cash_register):
+        if cash_register.terminal_id is None and not _claim(connection, cash_register):
             signals.terminals_needed.send(cash_register.store_contract_id)
-            return _wait(cash_register, NO_FREE_TERMINALS)
+            return _wait(connection, cash_register, NO_FREE_TERMINALS)
         if cash_register.state == REGISTERED:  # a concurrent request for the same register finished it
             return cash_register.state_now()
+        connection.rollback()  # everything is committed: hold no transaction open during the call
         try:
             client = contract_client(cash_register.store_contract_id, cash_register.certificate_pem)
         except errors.SisError as error:  # not configured, key unreadable: wait, the claim is kept
-            return _wait(cash_register, STOLOTO_UNAVAILABLE, str(error))
+            return _wait(connection, cash_register, STOLOTO_UNAVAILABLE, str(error))
         outcome = client.register_terminal(
             cash_register.request_id, cash_register.terminal_number,
             {"contract_number": cash_register.contract_number, "store_code": cash_register.store_code,
              "cash_number": cash_register.cash_number, "serial_number": cash_register.serial_number,
              "address": cash_register.address})
         if outcome.ok:
-            return _registered(cash_register)
+            return _registered(connection, cash_register)
         if outcome.code in TERMINAL_REFUSED:
-            _retire_terminal(cash_register, str(outcome_error(outcome, "регистрации терминала")))
+            _retire_terminal(connection, cash_register, str(outcome_error(outcome, "регистрации терминала")))
             continue
-        return _stoloto_failed(cash_register, outcome)
-    return _wait(cash_register, NO_FREE_TERMINALS)
+        return _stoloto_failed(connection, cash_register, outcome)
+    return _wait(connection, cash_register, NO_FREE_TERMINALS)
 
 
-def _claim(cash_register: _Register) -> bool:
+def _claim(connection: Connection, cash_register: _Register) -> bool:
     """Claims a free terminal and binds it to the register in one transaction; False if none is free.
 
     A concurrent request for the same register may record or bind it first: then ours goes back
     to the pool and the register is read again, with the terminal the other request bound.
     """
-    skip_locked = db.engine.dialect.name == "postgresql"
+    claim = _CLAIM[connection.dialect.name == "postgresql"]
     for _ in range(2):
-        terminal = _execute(_CLAIM[skip_locked], pool_contract_id=cash_register.store_contract_id).one_or_none()
+        terminal = connection.execute(claim, {"pool_contract_id": cash_register.store_contract_id}).one_or_none()
         if terminal is None:
-            db.session.rollback()
+            connection.rollback()
             return False
         request_id = str(uuid.uuid4())
-        if _bind(cash_register, terminal.id, request_id):
-            db.session.commit()
+        if _bind(connection, cash_register, terminal.id, request_id):
+            connection.commit()
             cash_register.terminal_id, cash_register.terminal_number = terminal.id, terminal.number
             cash_register.request_id = request_id
             return True
-        db.session.rollback()
-        reread = _find(cash_register.store_code, cash_register.cash_number)
+        connection.rollback()
+        reread = _find(connection, cash_register.store_code, cash_register.cash_number)
         for item in fields(_Register):
             setattr(cash_register, item.name, getattr(reread, item.name))
         if cash_register.terminal_id is not None:
@@ -241,84 +242,91 @@ def _claim(cash_register: _Register) -> bool:
     return cash_register.terminal_id is not None
 
 
-def _bind(cash_register: _Register, terminal_id: int, request_id: str) -> bool:
+def _bind(connection: Connection, cash_register: _Register, terminal_id: int, request_id: str) -> bool:
     """Sets the claimed terminal on the register, recording the register first if it is new."""
     if cash_register.id is None:
         try:
-            cash_register.id = _insert(cash_register, terminal_id=terminal_id, registration_request_id=request_id)
+            cash_register.id = _insert(connection, cash_register, terminal_id=terminal_id,
+                                       registration_request_id=request_id)
             return True
         except IntegrityError:  # the same register asked twice at once: the other request recorded it
             return False
-    return _execute(_BIND, register_id=cash_register.id, terminal_id=terminal_id,
-                    registration_request_id=request_id).rowcount == 1
+    bound = connection.execute(_BIND, {"register_id": cash_register.id, "terminal_id": terminal_id,
+                                       "registration_request_id": request_id})
+    return bound.rowcount == 1
 
 
-def _insert(cash_register: _Register, **values) -> int:
+def _insert(connection: Connection, cash_register: _Register, **values) -> int:
     row = {"store_id": cash_register.store_id, "cash_number": cash_register.cash_number, "state": PENDING,
            "contract_id": cash_register.store_contract_id,
            **{name: getattr(cash_register, name) for name in DETAILS}, **values}
-    return _execute(_INSERT_REGISTER, **row).scalar_one()
+    return connection.execute(_INSERT_REGISTER, row).scalar_one()
 
 
-def _registered(cash_register: _Register) -> RegistrationState:
+def _registered(connection: Connection, cash_register: _Register) -> RegistrationState:
     now = utcnow()
-    _execute(_SET_TERMINAL_STATUS, terminal_id=cash_register.terminal_id, status="registered")
-    finished = _execute(_FINISH, register_id=cash_register.id, state=REGISTERED, reason=None, last_error=None,
-                        last_attempt_at=now, registered_at=now).rowcount
-    if finished:  # a concurrent request for the same register may have written this already
-        _history(cash_register, REGISTERED, None, cash_register.terminal_number,
+    connection.execute(_SET_TERMINAL_STATUS, {"terminal_id": cash_register.terminal_id, "status": "registered"})
+    finished = connection.execute(_FINISH, {"register_id": cash_register.id, "state": REGISTERED, "reason": None,
+                                            "last_error": None, "last_attempt_at": now, "registered_at": now})
+    if finished.rowcount:  # a concurrent request for the same register may have written this already
+        _history(connection, cash_register, REGISTERED, None, cash_register.terminal_number,
                  f"зарегистрирована в Столото по договору № {cash_register.contract_number}")
-    db.session.commit()
+    connection.commit()
     cash_register.state, cash_register.reason = REGISTERED, None
     cash_register.registered_contract_number = cash_register.contract_number
     return cash_register.state_now()
 
 
-def _wait(cash_register: _Register, reason: str, error: str | None = None, **values) -> RegistrationState:
+def _wait(connection: Connection, cash_register: _Register, reason: str, error: str | None = None,
+          **values) -> RegistrationState:
     """Records why the register waits (a history row when the reason is new or an error came)."""
     changes = {"state": PENDING, "reason": reason, "last_attempt_at": utcnow(), **values}
     if error:
         changes["last_error"] = error
     if cash_register.id is None:
         try:
-            cash_register.id = _insert(cash_register, **changes)
+            cash_register.id = _insert(connection, cash_register, **changes)
         except IntegrityError:  # recorded meanwhile by a concurrent request: wait like it
-            db.session.rollback()
-            return _find(cash_register.store_code, cash_register.cash_number).state_now()
+            connection.rollback()
+            return _find(connection, cash_register.store_code, cash_register.cash_number).state_now()
     else:
-        _execute(_UPDATE_REGISTER, register_id=cash_register.id, **changes)
+        connection.execute(_UPDATE_REGISTER, {"register_id": cash_register.id, **changes})
     if cash_register.state != PENDING or cash_register.reason != reason or error:
-        _history(cash_register, PENDING, reason, cash_register.terminal_number, error or REASON_MESSAGES[reason])
-    db.session.commit()
+        _history(connection, cash_register, PENDING, reason, cash_register.terminal_number,
+                 error or REASON_MESSAGES[reason])
+    connection.commit()
     cash_register.state, cash_register.reason = PENDING, reason
     return cash_register.state_now()
 
 
-def _stoloto_failed(cash_register: _Register, outcome: Outcome) -> RegistrationState:
+def _stoloto_failed(connection: Connection, cash_register: _Register, outcome: Outcome) -> RegistrationState:
     error = str(outcome_error(outcome, "регистрации терминала"))
     if outcome.answered:
         # A definite "no" (401, 400…): the next attempt is a new request; the claim stays.
         cash_register.request_id = str(uuid.uuid4())
-        return _wait(cash_register, STOLOTO_UNAVAILABLE, error, registration_request_id=cash_register.request_id)
-    return _wait(cash_register, STOLOTO_UNAVAILABLE, error)
+        return _wait(connection, cash_register, STOLOTO_UNAVAILABLE, error,
+                     registration_request_id=cash_register.request_id)
+    return _wait(connection, cash_register, STOLOTO_UNAVAILABLE, error)
 
 
-def _retire_terminal(cash_register: _Register, why: str) -> None:
+def _retire_terminal(connection: Connection, cash_register: _Register, why: str) -> None:
     """The register's number is never used again; the register starts over under its store's contract."""
     if cash_register.terminal_id is not None:
-        _execute(_SET_TERMINAL_STATUS, terminal_id=cash_register.terminal_id, status="retired")
-        _history(cash_register, PENDING, None, cash_register.terminal_number, f"номер терминала выведен: {why}")
-    _execute(_UPDATE_REGISTER, register_id=cash_register.id, terminal_id=None,
-             contract_id=cash_register.store_contract_id, registration_request_id=None, state=PENDING, reason=None)
-    db.session.commit()
+        connection.execute(_SET_TERMINAL_STATUS, {"terminal_id": cash_register.terminal_id, "status": "retired"})
+        _history(connection, cash_register, PENDING, None, cash_register.terminal_number,
+                 f"номер терминала выведен: {why}")
+    connection.execute(_UPDATE_REGISTER, {
+        "register_id": cash_register.id, "terminal_id": None, "contract_id": cash_register.store_contract_id,
+        "registration_request_id": None, "state": PENDING, "reason": None})
+    connection.commit()
     cash_register.terminal_id = cash_register.terminal_number = cash_register.request_id = None
     cash_register.contract_id = cash_register.store_contract_id
     cash_register.registered_contract_number = cash_register.contract_number
     cash_register.state, cash_register.reason = PENDING, None
 
 
-def _history(cash_register: _Register, state: str, reason: str | None, terminal_number: str | None,
-             details: str) -> None:
+def _history(connection: Connection, cash_register: _Register, state: str, reason: str | None,
+             terminal_number: str | None, details: str) -> None:
     """A row of the register's history, in the caller's transaction."""
-    _execute(_INSERT_HISTORY, cash_register_id=cash_register.id, created_at=utcnow(), state=state, reason=reason,
-             terminal_number=terminal_number, details=details)
+    connection.execute(_INSERT_HISTORY, {"cash_register_id": cash_register.id, "created_at": utcnow(), "state": state,
+                                         "reason": reason, "terminal_number": terminal_number, "details": details})

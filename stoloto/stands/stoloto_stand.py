@@ -371,6 +371,9 @@ class BackgroundServer:
         return f"{scheme}://{host}:{self.port}"
 
 
+KEEP_ALIVE_CONNECTIONS = 256
+
+
 class KeepAliveServer(BackgroundServer):
     """cheroot instead of werkzeug: connections stay open between calls, as a real service's do.
 
@@ -391,7 +394,10 @@ class KeepAliveServer(BackgroundServer):
     def bind(self) -> None:
         from cheroot import wsgi
         from cheroot.ssl.builtin import BuiltinSSLAdapter
-        server = wsgi.Server((self.host, self.port), self._wsgi, numthreads=32, shutdown_timeout=1)
+        server = wsgi.Server((self.host, self.port), self._wsgi, numthreads=16, shutdown_timeout=1)
+        # cheroot keeps only 10 idle connections open by default and closes the rest after each answer,
+        # so a busier client would pay a mutual-TLS handshake per call.
+        server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         if self.ssl_context is not None:
             adapter = BuiltinSSLAdapter(str(self.certificate), str(self.key))
             adapter.context = self.ssl_context  # ours: CERT_OPTIONAL against the stand CA
