@@ -41,7 +41,7 @@ def process(args: list[str], env: dict | None = None, cwd: Path = ROOT):
 def stoloto_stand(folder: Path, port: int, tls: bool = True):
     """The stand in its own process; plain HTTP (PROTOCOLS allows it for tests) shows SIS without TLS costs."""
     with process([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--port", str(port),
-                  "--data-dir", str(folder / "stand"), "--auto-confirm", "--auto-register", "--keep-alive",
+                  "--data-dir", str(folder / "stand"), "--auto-confirm", "--auto-register", "--keep-alive", "--quiet",
                   *([] if tls else ["--no-tls"])]):
         url, ca = f"{'https' if tls else 'http'}://127.0.0.1:{port}", str(folder / "stand" / "ca.pem")
         deadline = time.monotonic() + 30

@@ -105,8 +105,7 @@ _FIND = (
     select(_stores.c.id.label("store_id"), _stores.c.code.label("store_code"), _stores.c.address,
            _stores.c.contract_id.label("store_contract_id"), _contracts.c.number.label("contract_number"),
            _contracts.c.status.label("contract_status"), _contracts.c.certificate_pem,
-           _registers.c.id, _registers.c.state,
-           _registers.c.reason, _registers.c.contract_id,
+           _registers.c.id, _registers.c.state, _registers.c.reason, _registers.c.contract_id,
            _registered_under.c.number.label("registered_contract_number"), _registers.c.terminal_id,
            _terminals.c.number.label("terminal_number"), _registers.c.registration_request_id.label("request_id"),
            *(_registers.c[name] for name in DETAILS))
@@ -223,6 +222,7 @@ def _claim(connection: Connection, cash_register: _Register) -> bool:
     """
     claim = _CLAIM[connection.dialect.name == "postgresql"]
     for _ in range(2):
+        connection.rollback()  # end the read transaction: the claim must see the pool as it is now
         terminal = connection.execute(claim, {"pool_contract_id": cash_register.store_contract_id}).one_or_none()
         if terminal is None:
             connection.rollback()

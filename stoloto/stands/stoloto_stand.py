@@ -1074,6 +1074,8 @@ def install_request_hooks(app: Flask, stand: "StolotoStand") -> None:
 
     @app.after_request
     def _log_line(response: Response) -> Response:
+        if not log.isEnabledFor(logging.INFO):
+            return response
         notes = []
         if request.headers.get("X-Request-Id"):
             notes.append(f"request-id={request.headers['X-Request-Id']}")
@@ -1278,9 +1280,10 @@ class StolotoStand:
         self.stop()
 
 
-def configure_cli() -> None:
+def configure_cli(quiet: bool = False) -> None:
     """Log to stderr and stop cleanly on SIGTERM (docker stop) as on Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)
 
 
@@ -1301,8 +1304,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="serve with cheroot: connections stay open between calls (no 'drop' fault)")
     parser.add_argument("--no-tls", dest="tls", action="store_false",
                         help="plain HTTP, the body's contract_number is trusted (tests only)")
+    parser.add_argument("--quiet", action="store_true", help="no line per request (benchmarks)")
     args = parser.parse_args(argv)
-    configure_cli()
+    configure_cli(args.quiet)
     StolotoStand(args.data_dir, host=args.host, port=args.port, tls=args.tls, auto_confirm=args.auto_confirm,
                  auto_register=args.auto_register, keep_alive=args.keep_alive).serve_forever()
 
