@@ -214,3 +214,43 @@ def test_stoloto_not_configured_is_pending_not_an_error(app, api, stand):
         settings.save({settings.STOLOTO_URL: ""}, "t")
     response = api({"store_code": "108", "cash_number": 1})
     assert response.status_code == 202 and response.json["reason"] == "STOLOTO_UNAVAILABLE"
+
+
+def _free_terminals(contract_id: int) -> int:
+    return db.session.scalar(select(db.func.count()).select_from(Terminal)
+                             .where(Terminal.contract_id == contract_id, Terminal.status == "free"))
+
+
+def test_register_recorded_meanwhile_by_another_request_keeps_its_number(app, api, stand):
+    """Two requests for a new register at once: the one that loses the insert takes the winner's number."""
+    with app.app_context():
+        contract_id = active_contract(stand)
+        store("101", contract_id)
+        with db.engine.connect() as connection:
+            late = registers._find(connection, "101", 4)  # read before the register existed
+        assert late.id is None
+        winner = api({"store_code": "101", "cash_number": 4})
+        assert winner.status_code == 200
+        free_before = _free_terminals(contract_id)
+        with db.engine.connect() as connection:
+            state = registers._advance(connection, late)
+        assert (state.status, state.terminal_number) == ("REGISTERED", winner.json["terminal_number"])
+        assert _free_terminals(contract_id) == free_before  # the loser's claim went back to the pool
+        assert db.session.scalar(select(db.func.count()).select_from(CashRegister)) == 1
+
+
+def test_register_recorded_meanwhile_while_the_contract_waits(app, api, stand):
+    from stoloto.services import contracts
+    from stoloto.services.contracts import ContractInput
+    with app.app_context():
+        contract_id = contracts.create_contract(ContractInput(number="LATE-2", contract_date="15.01.2026",
+                                                              agent_inn="7707083893"), "t").id
+        store("102", contract_id)
+        with db.engine.connect() as connection:
+            late = registers._find(connection, "102", 1)  # read before the register existed
+        first = api({"store_code": "102", "cash_number": 1})
+        assert first.status_code == 202 and first.json["reason"] == registers.CONTRACT_NOT_ACTIVE
+        with db.engine.connect() as connection:
+            state = registers._advance(connection, late)
+        assert (state.status, state.reason) == ("PENDING", registers.CONTRACT_NOT_ACTIVE)
+        assert db.session.scalar(select(db.func.count()).select_from(CashRegister)) == 1
