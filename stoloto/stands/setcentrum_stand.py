@@ -15,6 +15,7 @@ from flask import Flask, Response, g, request
 from stoloto.stands.stoloto_stand import (
     BackgroundServer,
     FaultQueue,
+    ServedStand,
     apply_fault,
     configure_cli,
     install_error_handlers,
@@ -171,7 +172,7 @@ def shops_fault_response(stand: "SetCentrumStand", fault: dict[str, Any]) -> Res
     return response or Response(stand.catalog.body, content_type="application/json")
 
 
-class SetCentrumStand:
+class SetCentrumStand(ServedStand):
     """The SET Centrum test stand: `SetCentrumStand(shops=40).start()`, then SIS reads `url`/api/v1/shops."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, shops: int = DEFAULT_SHOPS,
@@ -182,18 +183,6 @@ class SetCentrumStand:
         self.calls: Counter[str] = Counter()
         self.app = create_setcentrum_app(self)
         self._server = BackgroundServer(self.app, host, port)
-
-    @property
-    def url(self) -> str:
-        return self._server.url()
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def running(self) -> bool:
-        return self._server.running
 
     def start(self) -> "SetCentrumStand":
         """Serve on a background daemon thread; a restarted object keeps its port."""
@@ -209,12 +198,6 @@ class SetCentrumStand:
         self._server.bind()
         print(f"SET Centrum stand: {self.url} ({self.catalog.count} shops)", flush=True)
         self._server.serve_forever()
-
-    def __enter__(self) -> "SetCentrumStand":
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

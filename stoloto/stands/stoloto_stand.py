@@ -1196,7 +1196,37 @@ def enabled_field(data: dict) -> bool:
 # ---------------------------------------------------------------------------
 
 
-class StolotoStand:
+class ServedStand:
+    """What both stands share: a server in `_server`, its address, and use as a context manager."""
+
+    _server: BackgroundServer
+
+    @property
+    def url(self) -> str:
+        return self._server.url()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def running(self) -> bool:
+        return self._server.running
+
+    def start(self) -> "ServedStand":
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "ServedStand":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+class StolotoStand(ServedStand):
     """The Stoloto test stand: `StolotoStand(data_dir).start()`, then SIS talks to `url` trusting `ca_path`."""
 
     def __init__(self, data_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, tls: bool = True,
@@ -1228,21 +1258,9 @@ class StolotoStand:
                 self.backend.set_flag(name, value)
 
     @property
-    def url(self) -> str:
-        return self._server.url()
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
     def ca_path(self) -> str:
         """The CA bundle SIS must trust for this stand (also the issuer of client certificates)."""
         return str(self.pki.ca_path)
-
-    @property
-    def running(self) -> bool:
-        return self._server.running
 
     def start(self) -> "StolotoStand":
         """Serve on a background daemon thread; a restarted object keeps its port."""
@@ -1272,12 +1290,6 @@ class StolotoStand:
         self.faults.clear()
         for name in self._initial_flags:
             self.backend.set_flag(name, bool(self._initial_flags[name]))
-
-    def __enter__(self) -> "StolotoStand":
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
 
 
 def configure_cli(quiet: bool = False) -> None:
