@@ -74,10 +74,19 @@ def make_app(database_url: str, folder: Path):
     return app
 
 
-def active_contract(number: str, batches: int) -> int:
-    """A contract activated at the stand (auto-register, auto-confirm) with batches × 1000 free terminals."""
+def active_contract(number: str, batches: int, stand: tuple[str, str] | None = None) -> int:
+    """A contract activated at the stand (auto-register, auto-confirm) with batches × 1000 free terminals.
+
+    More than 10 batches need the stand's (url, ca): the contract is registered there first with a
+    higher terminal limit than auto-registration gives.
+    """
     from stoloto.services import activation, contracts, terminals
     from stoloto.services.contracts import ContractInput
+    if stand is not None:
+        url, ca = stand
+        requests.post(url + "/control/contracts", verify=ca, timeout=10, json={
+            "contract_number": number, "contract_date": "2026-01-15", "agent_inn": "7707083893",
+            "terminal_limit": batches * 1000}).raise_for_status()
     contract = contracts.create_contract(ContractInput(number=number, contract_date="15.01.2026",
                                                        agent_inn="7707083893"), "bench")
     contracts.prepare_activation(contract.id, "bench")
