@@ -49,3 +49,23 @@ def test_without_a_client_certificate_batches_are_unauthorized(stand):
 def test_drop_fault_needs_the_werkzeug_server(stand):
     response = requests.post(stand.url + "/control/faults", json={"kind": "drop"}, verify=stand.ca_path, timeout=10)
     assert response.status_code == 400 and "werkzeug" in response.json()["error"]["message"]
+
+
+def test_many_callers_keep_their_connections(stand):
+    """A busy SIS holds more connections than cheroot's default of 10 idle ones: none is closed."""
+    import http.client
+    import ssl
+
+    context = ssl.create_default_context(cafile=stand.ca_path)
+    host, port = stand.url.removeprefix("https://").rsplit(":", 1)
+    connections = [http.client.HTTPSConnection(host, int(port), context=context, timeout=10) for _ in range(24)]
+    try:
+        for _ in range(2):
+            for connection in connections:  # every connection stays open while the others are used
+                connection.request("GET", "/control/state")
+                response = connection.getresponse()
+                response.read()
+                assert response.status == 200 and response.getheader("Connection", "").lower() != "close"
+    finally:
+        for connection in connections:
+            connection.close()
