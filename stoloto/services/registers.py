@@ -161,10 +161,16 @@ def current_state(store_code: str, cash_number: int) -> RegistrationState | None
 
 
 def finish_pending(limit: int = 500) -> int:
-    """The job: finishes waiting registers and re-registers those whose store moved to another contract."""
+    """The job: finishes waiting registers and re-registers those whose store moved to another contract.
+
+    Only registers whose store's contract is active: the others cannot move on, and rewriting them
+    on every run would only churn the database. A store moved to a contract that is not active yet
+    keeps its registers working under the old one until the new one is.
+    """
     moved = CashRegister.contract_id != Store.contract_id
     query = (select(Store.code, CashRegister.cash_number).join(Store)
-             .where(Store.contract_id.is_not(None), or_(CashRegister.state == PENDING, moved))
+             .join(Contract, Contract.id == Store.contract_id)
+             .where(Contract.status == ContractStatus.ACTIVE.value, or_(CashRegister.state == PENDING, moved))
              .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at)
              .limit(limit))
     finished = 0

@@ -254,3 +254,28 @@ def test_register_recorded_meanwhile_while_the_contract_waits(app, api, stand):
             state = registers._advance(connection, late)
         assert (state.status, state.reason) == ("PENDING", registers.CONTRACT_NOT_ACTIVE)
         assert db.session.scalar(select(db.func.count()).select_from(CashRegister)) == 1
+
+
+def test_job_leaves_registers_of_contracts_that_are_not_active_alone(app, api, stand):
+    """Waiting registers are not rewritten on every run, and a store moved to a contract that is not
+    active yet keeps its registers working under the old one."""
+    from stoloto.services import contracts
+    from stoloto.services.contracts import ContractInput
+    with app.app_context():
+        active = active_contract(stand, "KEEP-1")
+        waiting = contracts.create_contract(ContractInput(number="WAIT-1", contract_date="15.01.2026",
+                                                          agent_inn="7707083893"), "t").id
+        store("108", waiting)
+        moved_store = store("109", active)
+    assert api({"store_code": "108", "cash_number": 1}).status_code == 202
+    number = api({"store_code": "109", "cash_number": 1}).json["terminal_number"]
+    with app.app_context():
+        db.session.get(Store, moved_store).contract_id = waiting
+        db.session.commit()
+        before = {r.id: r.last_attempt_at for r in db.session.scalars(select(CashRegister))}
+        assert registers.finish_pending() == 0
+        db.session.expire_all()
+        assert {r.id: r.last_attempt_at for r in db.session.scalars(select(CashRegister))} == before
+        assert db.session.scalar(select(Terminal.status).where(Terminal.number == number)) == "registered"
+    state = api.client.get("/api/v1/cash-registers/109/1", headers={"Authorization": f"Bearer {TOKEN}"}).json
+    assert (state["status"], state["terminal_number"], state["contract_number"]) == ("REGISTERED", number, "KEEP-1")
