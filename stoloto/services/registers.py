@@ -166,19 +166,28 @@ def finish_pending(limit: int = 500) -> int:
     Only registers whose store's contract is active: the others cannot move on, and rewriting them
     on every run would only churn the database. A store moved to a contract that is not active yet
     keeps its registers working under the old one until the new one is.
+
+    Once Stoloto fails for a contract, the run skips that contract's other registers: Stoloto
+    hanging would otherwise hold the run for a read timeout per register. They are the next run's
+    first (the longest waiting go first).
     """
     moved = CashRegister.contract_id != Store.contract_id
-    query = (select(Store.code, CashRegister.cash_number).join(Store)
+    query = (select(Store.code, CashRegister.cash_number, Store.contract_id).join(Store)
              .join(Contract, Contract.id == Store.contract_id)
              .where(Contract.status == ContractStatus.ACTIVE.value, or_(CashRegister.state == PENDING, moved))
              .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at)
              .limit(limit))
-    finished = 0
+    finished, failing = 0, set()
     with db.engine.connect() as connection:
-        for store_code, cash_number in connection.execute(query).all():
-            cash_register = _find(connection, store_code, cash_number)
-            if cash_register is not None and _advance(connection, cash_register).status == "REGISTERED":
+        for store_code, cash_number, contract_id in connection.execute(query).all():
+            cash_register = None if contract_id in failing else _find(connection, store_code, cash_number)
+            if cash_register is None:
+                continue
+            state = _advance(connection, cash_register)
+            if state.status == "REGISTERED":
                 finished += 1
+            elif state.reason == STOLOTO_UNAVAILABLE:
+                failing.add(contract_id)
     return finished
 
 

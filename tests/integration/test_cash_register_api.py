@@ -164,6 +164,31 @@ def test_stoloto_unavailable_keeps_the_claim_and_finishes_later(app, api, stand)
     assert final.json == {"status": "REGISTERED", "terminal_number": claimed, "contract_number": "DOWN-1"}
 
 
+def test_job_asks_stoloto_once_per_contract_while_it_fails(app, api, stand):
+    """Stoloto failing (or hanging until the read timeout) must not hold the job for every register."""
+    with app.app_context():
+        failing = active_contract(stand, "DOWN-2")
+        healthy = active_contract(stand, "UP-2")
+        store("111", failing)
+        store("112", healthy)
+    stand.fault("registration", "html502", count=3)
+    for cash_number in (1, 2, 3):
+        assert api({"store_code": "111", "cash_number": cash_number}).json["reason"] == "STOLOTO_UNAVAILABLE"
+    stand.fault("registration", "html502", count=3)  # one for register 113 now, one per contract in the job
+    with app.app_context():
+        db.session.execute(db.update(CashRegister).values(last_attempt_at=None))  # all due at once
+        db.session.commit()
+        store("113", healthy)
+    assert api({"store_code": "113", "cash_number": 1}).json["reason"] == "STOLOTO_UNAVAILABLE"
+    calls = stand.calls("registration")
+    with app.app_context():
+        assert registers.finish_pending() == 0  # one failing call per contract, then the run moves on
+    assert stand.calls("registration") == calls + 2
+    with app.app_context():
+        assert registers.finish_pending() == 4  # Stoloto is back: everything waiting is finished
+    assert stand.calls("registration") == calls + 6
+
+
 def test_number_bound_elsewhere_is_retired_and_the_next_one_used(app, api, stand):
     with app.app_context():
         contract_id = active_contract(stand, "BOUND-1")
