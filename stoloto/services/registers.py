@@ -180,10 +180,9 @@ def finish_pending(limit: int = 500) -> int:
     finished, failing = 0, set()
     with db.engine.connect() as connection:
         for store_code, cash_number, contract_id in connection.execute(query).all():
-            cash_register = None if contract_id in failing else _find(connection, store_code, cash_number)
-            if cash_register is None:
+            if contract_id in failing:
                 continue
-            state = _advance(connection, cash_register)
+            state = _advance(connection, _find(connection, store_code, cash_number))
             if state.status == "REGISTERED":
                 finished += 1
             elif state.reason == STOLOTO_UNAVAILABLE:

@@ -16,6 +16,7 @@ from stoloto.stands.stoloto_stand import (
     BackgroundServer,
     FaultQueue,
     ServedStand,
+    add_fault_routes,
     apply_fault,
     configure_cli,
     install_error_handlers,
@@ -144,15 +145,7 @@ def create_setcentrum_app(stand: "SetCentrumStand") -> Flask:
         stand.catalog.configure(count, start)
         return json_response(200, {"count": count, "start": start})
 
-    @app.post("/control/faults")
-    def control_add_fault() -> Response:
-        stand.faults.add(parse_setcentrum_fault(read_json_object()))
-        return json_response(201, {"faults": stand.faults.pending()})
-
-    @app.delete("/control/faults")
-    def control_clear_faults() -> Response:
-        stand.faults.clear()
-        return json_response(200, {"faults": []})
+    add_fault_routes(app, stand.faults, parse_setcentrum_fault)
 
     @app.get("/control/state")
     def control_state() -> Response:

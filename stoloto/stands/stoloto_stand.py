@@ -232,6 +232,20 @@ class FaultQueue:
             return [dict(fault) for fault in self._faults]
 
 
+def add_fault_routes(app: Flask, faults: FaultQueue, parse: Callable[[dict], dict[str, Any]]) -> None:
+    """/control/faults of a stand: POST queues a fault (checked by `parse`), DELETE clears them."""
+
+    @app.post("/control/faults")
+    def control_add_fault() -> Response:
+        faults.add(parse(read_json_object()))
+        return json_response(201, {"faults": faults.pending()})
+
+    @app.delete("/control/faults")
+    def control_clear_faults() -> Response:
+        faults.clear()
+        return json_response(200, {"faults": []})
+
+
 def apply_fault(fault: dict[str, Any], is_running: Callable[[], bool]) -> Response | None:
     """Answer as the fault says; None means "go on and answer normally" (delay)."""
     kind = fault["kind"]
@@ -357,10 +371,14 @@ class BackgroundServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
+        self._halt(server)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    @staticmethod
+    def _halt(server: Any) -> None:
+        server.shutdown()  # returns once serve_forever has left its loop
         server.server_close()
 
     def url(self) -> str:
@@ -421,14 +439,9 @@ class KeepAliveServer(BackgroundServer):
             server.stop()  # cheroot's worker threads would otherwise keep the process alive
             self._server = None
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
+    @staticmethod
+    def _halt(server: Any) -> None:
         server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
 
 # ---------------------------------------------------------------------------
@@ -1156,19 +1169,14 @@ def add_control_routes(app: Flask, stand: "StolotoStand") -> None:
         backend.set_flag("auto_register", enabled_field(read_json_object()))
         return json_response(200, {"auto_register": backend.flag("auto_register")})
 
-    @app.post("/control/faults")
-    def control_add_fault() -> Response:
-        fault = parse_fault(read_json_object(), FAULT_KINDS, API_ENDPOINTS)
+    def parse_stand_fault(data: dict) -> dict[str, Any]:
+        fault = parse_fault(data, FAULT_KINDS, API_ENDPOINTS)
         if fault["kind"] == "drop" and stand.keep_alive:
             raise invalid("the 'drop' fault needs the werkzeug server (start the stand without --keep-alive)",
                           ["kind"])
-        stand.faults.add(fault)
-        return json_response(201, {"faults": stand.faults.pending()})
+        return fault
 
-    @app.delete("/control/faults")
-    def control_clear_faults() -> Response:
-        stand.faults.clear()
-        return json_response(200, {"faults": []})
+    add_fault_routes(app, stand.faults, parse_stand_fault)
 
     @app.get("/control/state")
     def control_state() -> Response:

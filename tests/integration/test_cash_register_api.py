@@ -241,11 +241,6 @@ def test_stoloto_not_configured_is_pending_not_an_error(app, api, stand):
     assert response.status_code == 202 and response.json["reason"] == "STOLOTO_UNAVAILABLE"
 
 
-def _free_terminals(contract_id: int) -> int:
-    return db.session.scalar(select(db.func.count()).select_from(Terminal)
-                             .where(Terminal.contract_id == contract_id, Terminal.status == "free"))
-
-
 def test_register_recorded_meanwhile_by_another_request_keeps_its_number(app, api, stand):
     """Two requests for a new register at once: the one that loses the insert takes the winner's number."""
     with app.app_context():
@@ -256,11 +251,11 @@ def test_register_recorded_meanwhile_by_another_request_keeps_its_number(app, ap
         assert late.id is None
         winner = api({"store_code": "101", "cash_number": 4})
         assert winner.status_code == 200
-        free_before = _free_terminals(contract_id)
+        free_before = terminals.free_count(contract_id)
         with db.engine.connect() as connection:
             state = registers._advance(connection, late)
         assert (state.status, state.terminal_number) == ("REGISTERED", winner.json["terminal_number"])
-        assert _free_terminals(contract_id) == free_before  # the loser's claim went back to the pool
+        assert terminals.free_count(contract_id) == free_before  # the loser's claim went back to the pool
         assert db.session.scalar(select(db.func.count()).select_from(CashRegister)) == 1
 
 
