@@ -42,13 +42,27 @@ def stoloto_stand(folder: Path, port: int, tls: bool = True):
     """The stand in its own process; plain HTTP (PROTOCOLS allows it for tests) shows SIS without TLS costs."""
     with process([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--port", str(port),
                   "--data-dir", str(folder / "stand"), "--auto-confirm", "--auto-register", "--keep-alive", "--quiet",
-                  *([] if tls else ["--no-tls"])]):
+                  *([] if tls else ["--no-tls"])]) as stand:
         url, ca = f"{'https' if tls else 'http'}://127.0.0.1:{port}", str(folder / "stand" / "ca.pem")
         deadline = time.monotonic() + 30
         while not os.path.exists(ca) and time.monotonic() < deadline:
             time.sleep(0.1)
         wait_http(url + "/control/state", verify=ca)
-        yield url, ca
+        yield url, ca, stand.pid
+
+
+def cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of the live processes of a process group, e.g. a server and its workers."""
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group:  # after the name: state, ppid, pgrp, … utime (11), stime (12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def sis_env(database_url: str, folder: Path) -> dict:

@@ -20,7 +20,7 @@ ROUNDS = 300
 
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="sis-profile-"))
-    with _setup.stoloto_stand(folder, 5743) as (url, ca):
+    with _setup.stoloto_stand(folder, 5743) as (url, ca, _):
         app = _setup.make_app(f"sqlite:///{folder / 'profile.db'}", folder)
         with app.app_context():
             from stoloto import settings

@@ -26,9 +26,19 @@ GUNICORN = os.environ.get("BENCH_GUNICORN", "--workers 4 --threads 4 --worker-cl
 WRK_SCRIPT = """
 local counter = 0
 local index = 0
-local threads = 0
-function setup(thread) thread:set("index", threads); threads = threads + 1 end
+local threads = {}
+failed = {}  -- status -> count of answers that were not 2xx, per thread (read back in done)
+function setup(thread) thread:set("index", #threads); table.insert(threads, thread) end
 function init(args) index = tonumber(wrk.thread:get("index")) or 0 end
+function response(status, headers, body)
+  if status < 200 or status > 299 then failed[status] = (failed[status] or 0) + 1 end
+end
+function done(summary, latency, requests)
+  io.write("script ran\\n")  -- wrk falls back to plain GETs, silently, when a script does not load
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("failed")) do io.write(string.format("status %d: %d\\n", status, count)) end
+  end
+end
 request = function()
   local n = %OFFSET% + counter * %THREADS% + index
   counter = counter + 1
@@ -39,16 +49,28 @@ end
 """
 
 
-def wrk(url: str, folder: Path, run: int) -> float:
+def wrk(url: str, folder: Path, run: int) -> tuple[float, int]:
+    """Requests per second and the number of requests of one wrk run."""
     script = folder / "load.lua"
     script.write_text(WRK_SCRIPT.replace("%TOKEN%", _setup.TOKEN).replace("%THREADS%", str(THREADS))
                       .replace("%OFFSET%", str((run - 1) * 100_000)))
     result = subprocess.run(["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{DURATION}s",
                              "-s", str(script), url], capture_output=True, text=True, check=True)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
-    if bad:
-        print(f"   ! {bad.group(1)} answers were not 2xx")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
+    if "script ran" not in result.stdout:
+        raise SystemExit(f"wrk did not run the request script:\n{result.stdout}{result.stderr}")
+    for status, count in re.findall(r"^status (\d+): (\d+)$", result.stdout, re.MULTILINE):
+        print(f"   ! {url}: {count} answers with status {status}")
+    return (float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1)),
+            int(re.search(r"(\d+) requests in", result.stdout).group(1)))
+
+
+def measure(url: str, folder: Path, run: int, server: int, stand: int) -> tuple[float, float, float]:
+    """One wrk run: requests per second, and the CPU milliseconds per request of the server and the stand."""
+    before = _setup.cpu_seconds(server), _setup.cpu_seconds(stand)
+    rate, count = wrk(url, folder, run)
+    server_ms, stand_ms = ((_setup.cpu_seconds(group) - start) * 1000 / count
+                           for group, start in zip((server, stand), before))
+    return rate, server_ms, stand_ms
 
 
 def serve(target: str, port: int, env: dict):
@@ -66,7 +88,7 @@ def main() -> None:
     if not 1 <= repeat <= 9:
         raise SystemExit("--repeat: 1 to 9 (the keys of 9 runs fill the 9999 registers of 100 stores)")
     batches = 6 * repeat + 2  # up to 600/s for DURATION seconds per run, in batches of 1000
-    with _setup.stoloto_stand(folder, 5643, tls) as (stand_url, stand_ca):
+    with _setup.stoloto_stand(folder, 5643, tls) as (stand_url, stand_ca, stand_pid):
         app = _setup.make_app(url, folder)
         with app.app_context():
             from sqlalchemy import text
@@ -88,24 +110,31 @@ def main() -> None:
         env = _setup.sis_env(url, folder)
         lean_env = {**env, "LEAN_CONTRACT_ID": str(lean_contract), "LEAN_STOLOTO_URL": stand_url,
                     "LEAN_STOLOTO_CA": stand_ca, "SIS_SCHEDULER": "0", "PYTHONPATH": str(Path(__file__).parent)}
-        results = {"SIS": [], "lean": []}
-        with serve("app:create_app()", 5644, env), serve("lean_app:create_lean_app()", 5645, lean_env):
+        results = {"SIS": [], "lean": []}  # per run: (requests/s, server CPU ms, stand CPU ms) per request
+        with (serve("app:create_app()", 5644, env) as sis_server,
+              serve("lean_app:create_lean_app()", 5645, lean_env) as lean_server):
             _setup.wait_http("http://127.0.0.1:5644/auth/login")
             _setup.wait_http("http://127.0.0.1:5645/")
+            servers = {"SIS": (sis_server, "http://127.0.0.1:5644/api/v1/cash-registers/registration"),
+                       "lean": (lean_server, "http://127.0.0.1:5645/lean/registration")}
             for run in range(1, repeat + 1):
-                results["SIS"].append(wrk("http://127.0.0.1:5644/api/v1/cash-registers/registration", folder, run))
-                results["lean"].append(wrk("http://127.0.0.1:5645/lean/registration", folder, run))
-                print(f"run {run}: SIS {results['SIS'][-1]:.1f}/s, lean {results['lean'][-1]:.1f}/s", flush=True)
+                for name, (server, endpoint) in servers.items():
+                    results[name].append(measure(endpoint, folder, run, server.pid, stand_pid))
+                print(f"run {run}: " + ", ".join(f"{name} {rate:.1f}/s ({own:.1f} ms CPU + stand {stand:.1f} ms)"
+                                                 for name, (rate, own, stand) in
+                                                 ((name, results[name][-1]) for name in servers)), flush=True)
         with app.app_context():
             registered = db.session.scalar(text("SELECT count(*) FROM cash_registers WHERE state = 'registered'"))
             doubles = db.session.scalar(text("SELECT count(*) - count(DISTINCT terminal_id) FROM cash_registers "
                                              "WHERE terminal_id IS NOT NULL"))
     database = "PostgreSQL" if "postgresql" in url else "SQLite"
     print(f"stand: {'HTTPS, mutual TLS' if tls else 'plain HTTP'}; database: {database}; wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s; gunicorn {' '.join(GUNICORN)}")
-    sis, lean = statistics.median(results["SIS"]), statistics.median(results["lean"])
-    print(f"SIS registrations:  {sis:8.1f}/s median of {repeat}  ({registered} registered, {doubles} numbers twice)")
-    print(f"lean reference:     {lean:8.1f}/s median of {repeat}")
-    print(f"SIS / lean:         {100 * sis / lean:7.1f} %   (target: ≥ 300/s and ≥ 50 %)")
+    sis, lean = ([statistics.median(run[i] for run in results[name]) for i in range(3)] for name in ("SIS", "lean"))
+    print(f"SIS registrations:  {sis[0]:8.1f}/s median of {repeat}  ({registered} registered, {doubles} numbers twice)")
+    print(f"lean reference:     {lean[0]:8.1f}/s median of {repeat}")
+    print(f"SIS / lean:         {100 * sis[0] / lean[0]:7.1f} %   (target: ≥ 300/s and ≥ 50 %)")
+    print(f"CPU per request, medians: SIS {sis[1]:.1f} ms + stand {sis[2]:.1f} ms; "
+          f"lean {lean[1]:.1f} ms + stand {lean[2]:.1f} ms")
 
 
 if __name__ == "__main__":
