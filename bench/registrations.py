@@ -87,7 +87,7 @@ def main() -> None:
     repeat = int(_setup.option(sys.argv[1:], "repeat", "3"))
     if not 1 <= repeat <= 9:
         raise SystemExit("--repeat: 1 to 9 (the keys of 9 runs fill the 9999 registers of 100 stores)")
-    batches = 6 * repeat + 2  # up to 600/s for DURATION seconds per run, in batches of 1000
+    batches = 10 * repeat + 2  # up to 1000/s for DURATION seconds per run, in batches of 1000
     with _setup.stoloto_stand(folder, 5643, tls) as (stand_url, stand_ca, stand_pid):
         app = _setup.make_app(url, folder)
         with app.app_context():

@@ -31,7 +31,7 @@ def main() -> None:
             client = contract_client(contract_id, db.session.get(Contract, contract_id).certificate_pem)
             numbers = iter(db.session.scalars(db.select(Terminal.number)).all())
         body = {"contract_number": "CALL-1", "store_code": "101", "cash_number": 1}
-        pool = client.session.get_adapter(url).poolmanager.connection_from_url(url)  # the same connections
+        pool = client.adapter.poolmanager.connection_from_url(url)  # the same connections
 
         def through_client() -> None:
             assert client.register_terminal(str(uuid.uuid4()), next(numbers), body).ok
