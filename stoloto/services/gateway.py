@@ -37,7 +37,12 @@ def contract_client(contract_id: int, certificate_pem: str | None) -> StolotoCli
             client = _clients.get(key)
             if client is None:
                 contract = db.session.get(Contract, contract_id)
-                client = _clients[key] = StolotoClient(*options, client_cert=client_certificate(contract))
+                client = StolotoClient(*options, client_cert=client_certificate(contract))
+                # The contract's client for older settings or an older certificate is done with:
+                # its connections close once no call holds it any more.
+                for stale in [known for known in _clients if known[-2] == contract_id]:
+                    del _clients[stale]
+                _clients[key] = client
     return client
 
 
