@@ -869,14 +869,14 @@ class StolotoBackend:
                 self._require_confirmed(db, fingerprint)
                 contract = self._issue_certificate(db, contract, csr, fingerprint)
             elif contract["key_fingerprint"] != fingerprint:
-                raise ApiError(409, "KEY_MISMATCH", "the contract is already activated with another key")
+                raise ApiError(409, "KEY_MISMATCH", "договор уже активирован с другим ключом")
             return 200, {"status": "ACTIVATED", "agent_id": contract["agent_id"],
                          "certificate": contract["certificate"], "ca_certificate": self.pki.ca_pem}
 
     def _auto_register(self, db: sqlite3.Connection, key: str, fields: dict) -> sqlite3.Row:
         """Unknown contract: 404, unless auto-register mode makes it known on the spot (demo)."""
         if not self.flag("auto_register"):
-            raise ApiError(404, "CONTRACT_NOT_FOUND", "no such contract at Stoloto")
+            raise ApiError(404, "CONTRACT_NOT_FOUND", "договор в Столото не найден")
         db.execute("INSERT INTO contracts (number_key, contract_number, contract_date, agent_inn, terminal_limit) "
                    "VALUES (?, ?, ?, ?, ?)",
                    (key, fields["contract_number"], fields["contract_date"], fields["agent_inn"],
@@ -889,7 +889,7 @@ class StolotoBackend:
                       if contract[name] != fields[name]]
         if mismatched:
             raise ApiError(422, "CONTRACT_DATA_MISMATCH",
-                           "contract requisites differ from the contract registered at Stoloto: "
+                           "реквизиты не совпадают с договором, зарегистрированным в Столото: "
                            + ", ".join(mismatched), fields=mismatched)
 
     def _require_confirmed(self, db: sqlite3.Connection, fingerprint: str) -> None:
@@ -898,7 +898,7 @@ class StolotoBackend:
             return
         if not self.flag("auto_confirm"):
             raise ApiError(409, "KEY_NOT_REGISTERED",
-                           "the key is not registered at Stoloto yet, try again later")
+                           "ключ ещё не зарегистрирован в Столото, повторите попытку позже")
         self.confirm_key(fingerprint)
 
     def _issue_certificate(self, db: sqlite3.Connection, contract: sqlite3.Row,
@@ -917,36 +917,36 @@ class StolotoBackend:
     def contract_by_certificate(self, der: bytes | None) -> str:
         """The contract the presented client certificate was issued for; 401 otherwise."""
         if der is None:
-            raise ApiError(401, "UNAUTHORIZED", "a client certificate is required")
+            raise ApiError(401, "UNAUTHORIZED", "нужен клиентский сертификат")
         with self.store.transaction() as db:
             row = db.execute("SELECT number_key FROM contracts WHERE certificate_sha256 = ?",
                              (hashlib.sha256(der).hexdigest(),)).fetchone()
         if row is None:
-            raise ApiError(401, "UNAUTHORIZED", "unknown client certificate")
+            raise ApiError(401, "UNAUTHORIZED", "клиентский сертификат неизвестен")
         return row["number_key"]
 
     def caller_contract(self, body_number: str, cert_contract: str | None) -> sqlite3.Row:
         """The calling contract: the certificate's one (the body must agree) or, over plain HTTP, the body's."""
         key = contract_key(body_number)
         if cert_contract is not None and key != cert_contract:
-            raise ApiError(401, "UNAUTHORIZED", "the client certificate was issued for another contract")
+            raise ApiError(401, "UNAUTHORIZED", "клиентский сертификат выдан для другого договора")
         with self.store.transaction() as db:
             contract = self._contract(db, key)
         if contract is None:
-            raise ApiError(401, "UNAUTHORIZED", "unknown contract")
+            raise ApiError(401, "UNAUTHORIZED", "договор неизвестен")
         return contract
 
     # -- §1.2 batches --------------------------------------------------------
 
     def issue_batch(self, contract: sqlite3.Row, count: int, request_id: str) -> tuple[int, dict]:
         if contract["key_fingerprint"] is None:
-            raise ApiError(409, "CONTRACT_NOT_ACTIVATED", "the contract is not activated")
+            raise ApiError(409, "CONTRACT_NOT_ACTIVATED", "договор не активирован")
         key = contract["number_key"]
         with self.store.transaction() as db:
             issued = db.execute("SELECT COUNT(*) FROM terminals WHERE number_key = ?", (key,)).fetchone()[0]
             remaining = contract["terminal_limit"] - issued
             if remaining <= 0:
-                raise ApiError(409, "TERMINAL_LIMIT_EXCEEDED", "no more terminals for this contract now")
+                raise ApiError(409, "TERMINAL_LIMIT_EXCEEDED", "лимит терминалов договора исчерпан")
             numbers = [f"{n:07d}" for n in self.store.reserve_numbers("next_terminal", FIRST_TERMINAL,
                                                                       min(count, remaining))]
             batch_id = f"B-{self.store.next_number('next_batch', 1):06d}"
@@ -964,7 +964,7 @@ class StolotoBackend:
             owner = db.execute("SELECT number_key FROM terminals WHERE terminal_number = ?",
                                (terminal_number,)).fetchone()
             if owner is None or owner["number_key"] != contract["number_key"]:
-                raise ApiError(404, "TERMINAL_UNKNOWN", "the terminal was not issued to this contract")
+                raise ApiError(404, "TERMINAL_UNKNOWN", "терминал не выдавался этому договору")
             bound = db.execute("SELECT store_code, cash_number FROM bindings WHERE terminal_number = ?",
                                (terminal_number,)).fetchone()
             if bound is None:
@@ -974,8 +974,8 @@ class StolotoBackend:
                             binding["serial_number"], binding["address"], utcnow().isoformat()))
             elif (bound["store_code"], bound["cash_number"]) != (binding["store_code"], binding["cash_number"]):
                 raise ApiError(409, "TERMINAL_ALREADY_BOUND",
-                               f"the terminal is bound to store {bound['store_code']}, "
-                               f"cash register {bound['cash_number']}")
+                               f"терминал уже привязан к магазину {bound['store_code']}, "
+                               f"кассе {bound['cash_number']}")
         return 200, {"terminal_number": terminal_number, "status": "REGISTERED"}
 
     # -- control: state and reset ------------------------------------------
