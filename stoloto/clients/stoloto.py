@@ -3,6 +3,8 @@ import logging
 import os
 import ssl
 import tempfile
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -13,6 +15,9 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
+# After Stoloto left a call unanswered, callers that need not wait for it hold off this long.
+HOLD_OFF_SECONDS = 30.0
+_clock = time.monotonic
 
 
 class Kind(str, Enum):
@@ -77,6 +82,8 @@ class StolotoClient:
         self.base_url = base_url.rstrip("/")
         self.verify = ca_bundle or True
         self.timeout = (connect_timeout, read_timeout)
+        self._hold_off_until = 0.0  # see should_hold_off()
+        self._hold_off_lock = threading.Lock()
         # Safe to repeat: every POST carries an X-Request-Id that Stoloto deduplicates.
         # Only connection set-up failures are retried here; a slow answer is the caller's to retry.
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
@@ -116,7 +123,29 @@ class StolotoClient:
             return _bad_response(outcome.status, "неожиданный статус регистрации")
         return outcome
 
+    def should_hold_off(self) -> bool:
+        """True for HOLD_OFF_SECONDS after Stoloto left a call unanswered (timeout, no connection, 5xx).
+
+        The cash-register API asks this before calling: while Stoloto hangs, a register answers
+        PENDING at once instead of each one waiting for the read timeout and holding a server
+        thread. When the time is up, one caller tries again and the others keep holding off
+        until its answer comes; any answer ends the hold-off.
+        """
+        with self._hold_off_lock:
+            now = _clock()
+            if now < self._hold_off_until:
+                return True
+            if self._hold_off_until:
+                self._hold_off_until = now + HOLD_OFF_SECONDS  # this caller tries; the others wait for it
+            return False
+
     def _post(self, path: str, request_id: str, body: dict) -> Outcome:
+        outcome = self._send(path, request_id, body)
+        with self._hold_off_lock:
+            self._hold_off_until = 0.0 if outcome.answered else _clock() + HOLD_OFF_SECONDS
+        return outcome
+
+    def _send(self, path: str, request_id: str, body: dict) -> Outcome:
         request = requests.Request("POST", self.base_url + path, json=body,
                                    headers={"X-Request-Id": request_id, "Accept": "application/json"})
         try:

@@ -150,7 +150,7 @@ def register(data: RegistrationInput) -> RegistrationState:
                 connection.execute(_UPDATE_REGISTER, {"register_id": cash_register.id, **changed})
                 connection.commit()
             cash_register = replace(cash_register, **changed)
-        return _advance(connection, cash_register)
+        return _advance(connection, cash_register, hold_off=True)
 
 
 def current_state(store_code: str, cash_number: int) -> RegistrationState | None:
@@ -195,8 +195,12 @@ def _find(connection: Connection, store_code: str, cash_number: int) -> _Registe
     return None if row is None else _Register(**row._mapping, cash_number=cash_number)
 
 
-def _advance(connection: Connection, cash_register: _Register) -> RegistrationState:
-    """Takes the register as far as it can go now: re-binding, claim, Stoloto, or a reason to wait."""
+def _advance(connection: Connection, cash_register: _Register, hold_off: bool = False) -> RegistrationState:
+    """Takes the register as far as it can go now: re-binding, claim, Stoloto, or a reason to wait.
+
+    With `hold_off` (the API), Stoloto is not asked while it has just left a call unanswered: the
+    register waits for the job, which always asks.
+    """
     if cash_register.id is not None and cash_register.contract_id != cash_register.store_contract_id:
         _retire_terminal(connection, cash_register, "магазин привязан к другому договору")
     if cash_register.state == REGISTERED:
@@ -214,6 +218,8 @@ def _advance(connection: Connection, cash_register: _Register) -> RegistrationSt
             client = contract_client(cash_register.store_contract_id, cash_register.certificate_pem)
         except errors.SisError as error:  # not configured, key unreadable: wait, the claim is kept
             return _wait(connection, cash_register, STOLOTO_UNAVAILABLE, str(error))
+        if hold_off and client.should_hold_off():
+            return _wait(connection, cash_register, STOLOTO_UNAVAILABLE)
         outcome = client.register_terminal(
             cash_register.request_id, cash_register.terminal_number,
             {"contract_number": cash_register.contract_number, "store_code": cash_register.store_code,

@@ -171,7 +171,7 @@ def test_job_asks_stoloto_once_per_contract_while_it_fails(app, api, stand):
         healthy = active_contract(stand, "UP-2")
         store("111", failing)
         store("112", healthy)
-    stand.fault("registration", "html502", count=3)
+    stand.fault("registration", "html502", count=1)  # the API then holds off this contract's Stoloto
     for cash_number in (1, 2, 3):
         assert api({"store_code": "111", "cash_number": cash_number}).json["reason"] == "STOLOTO_UNAVAILABLE"
     stand.fault("registration", "html502", count=3)  # one for register 113 now, one per contract in the job
@@ -187,6 +187,24 @@ def test_job_asks_stoloto_once_per_contract_while_it_fails(app, api, stand):
     with app.app_context():
         assert registers.finish_pending() == 4  # Stoloto is back: everything waiting is finished
     assert stand.calls("registration") == calls + 6
+
+
+def test_while_stoloto_fails_the_api_does_not_wait_for_it_again(app, api, stand):
+    """One unanswered call is enough: the next registers answer PENDING at once, the job finishes them."""
+    with app.app_context():
+        contract_id = active_contract(stand, "HOLD-1")
+        store("121", contract_id)
+    stand.fault("registration", "html502", count=1)
+    calls = stand.calls("registration")
+    for cash_number in (1, 2, 3):
+        answer = api({"store_code": "121", "cash_number": cash_number})
+        assert answer.status_code == 202 and answer.json["reason"] == "STOLOTO_UNAVAILABLE"
+    assert stand.calls("registration") == calls + 1  # only the first register asked Stoloto
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).where(CashRegister.terminal_id.is_not(None))) == 3
+        assert registers.finish_pending() == 3  # the job always asks: Stoloto is back
+    assert api({"store_code": "121", "cash_number": 4}).status_code == 200  # and so the API asks again
+    assert stand.calls("registration") == calls + 5
 
 
 def test_number_bound_elsewhere_is_retired_and_the_next_one_used(app, api, stand):

@@ -3,6 +3,7 @@ import pytest
 import requests
 import responses
 
+from stoloto.clients import stoloto as stoloto_client
 from stoloto.clients.stoloto import ClientCertificate, Kind, StolotoClient
 
 BASE = "https://stoloto.test"
@@ -125,3 +126,20 @@ def test_client_key_file_exists_only_while_the_tls_context_loads_it():
         assert os.stat(key_path).st_mode & 0o777 == 0o600
         assert open(key_path, "rb").read() == b"private key"
     assert not os.path.exists(key_path) and not os.path.exists(os.path.dirname(key_path))
+
+
+@responses.activate
+def test_after_an_unanswered_call_callers_hold_off_then_one_tries_again(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(stoloto_client, "_clock", lambda: now[0])
+    api = client()
+    assert not api.should_hold_off()
+    responses.post(BATCHES, status=503, body="")
+    assert api.request_batch("11111111-1111-4111-8111-111111111111", "СТ-1", 5).code == "HTTP_503"
+    assert api.should_hold_off() and api.should_hold_off()
+    now[0] += stoloto_client.HOLD_OFF_SECONDS
+    assert not api.should_hold_off()  # time is up: this caller tries…
+    assert api.should_hold_off()      # …and the others keep holding off until its answer comes
+    responses.replace(responses.POST, BATCHES, **error(409, "TERMINAL_LIMIT_EXCEEDED"))
+    assert api.request_batch("22222222-2222-4222-8222-222222222222", "СТ-1", 5).answered
+    assert not api.should_hold_off()  # any answer, even a refusal, ends the hold-off
