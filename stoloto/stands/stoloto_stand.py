@@ -898,7 +898,7 @@ class StolotoBackend:
             return
         if not self.flag("auto_confirm"):
             raise ApiError(409, "KEY_NOT_REGISTERED",
-                           "ключ ещё не зарегистрирован в Столото, повторите попытку позже")
+                           "ключ ещё не зарегистрирован в Столото")
         self.confirm_key(fingerprint)
 
     def _issue_certificate(self, db: sqlite3.Connection, contract: sqlite3.Row,
