@@ -20,7 +20,7 @@ class AuditView(SecureModelView):
         "created_at": datetime_formatter,
         "result": lambda v, c, m, n: "успешно" if m.result == "ok" else "ошибка",
         "object_type": lambda v, c, m, n: {"contract": "договор", "user": "пользователь", "store": "магазин",
-                                           "setting": "настройка"}.get(
+                                           "setting": "настройка", "cash_register": "касса"}.get(
             m.object_type, m.object_type),
     }
     column_formatters_detail = column_formatters

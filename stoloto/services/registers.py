@@ -15,11 +15,11 @@ from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from .. import errors, signals
+from .. import audit, errors, signals
 from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
-from ..models import CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
+from ..models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
 from .gateway import contract_client, outcome_error
 
 REGISTERED, PENDING = "registered", "pending"
@@ -133,6 +133,8 @@ _UPDATE_REGISTER = update(_registers).where(_registers.c.id == bindparam("regist
 _BIND = _UPDATE_REGISTER.where(_registers.c.terminal_id.is_(None))
 _FINISH = _UPDATE_REGISTER.where(_registers.c.state != REGISTERED)
 _INSERT_HISTORY = insert(_attempts)
+_INSERT_JOURNAL = insert(AuditEvent.__table__)
+JOURNAL_ACTION = "Регистрация кассы в Столото"
 
 
 def register(data: RegistrationInput) -> RegistrationState:
@@ -228,7 +230,9 @@ def _advance(connection: Connection, cash_register: _Register, hold_off: bool = 
         if outcome.ok:
             return _registered(connection, cash_register)
         if outcome.code in TERMINAL_REFUSED:
-            _retire_terminal(connection, cash_register, str(outcome_error(outcome, "регистрации терминала")))
+            error = str(outcome_error(outcome, "регистрации терминала"))
+            _journal_failure(connection, cash_register, error)
+            _retire_terminal(connection, cash_register, error)
             continue
         return _stoloto_failed(connection, cash_register, outcome)
     return _wait(connection, cash_register, NO_FREE_TERMINALS)
@@ -321,6 +325,7 @@ def _wait(connection: Connection, cash_register: _Register, reason: str, error: 
 
 def _stoloto_failed(connection: Connection, cash_register: _Register, outcome: Outcome) -> RegistrationState:
     error = str(outcome_error(outcome, "регистрации терминала"))
+    _journal_failure(connection, cash_register, error)
     if outcome.answered:
         # A definite "no" (401, 400…): the next attempt is a new request; the claim stays.
         cash_register.request_id = str(uuid.uuid4())
@@ -343,6 +348,18 @@ def _retire_terminal(connection: Connection, cash_register: _Register, why: str)
     cash_register.contract_id = cash_register.store_contract_id
     cash_register.registered_contract_number = cash_register.contract_number
     cash_register.state, cash_register.reason = PENDING, None
+
+
+def _journal_failure(connection: Connection, cash_register: _Register, error: str) -> None:
+    """A failed call to Stoloto goes to «Журнал» too (and so to «Обзор»), in the caller's transaction.
+
+    Only calls actually made: while the API holds off a failing Stoloto, nothing is added.
+    """
+    connection.execute(_INSERT_JOURNAL, {
+        "created_at": utcnow(), "actor": audit.SYSTEM_ACTOR, "object_type": "cash_register",
+        "object_id": cash_register.id, "action": JOURNAL_ACTION, "result": "error",
+        "details": f"Магазин {cash_register.store_code}, касса {cash_register.cash_number}, "
+                   f"терминал {cash_register.terminal_number}: {error}"})
 
 
 def _history(connection: Connection, cash_register: _Register, state: str, reason: str | None,

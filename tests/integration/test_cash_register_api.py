@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Contract, RegistrationAttempt, Store, Terminal
+from stoloto.models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal
 from stoloto.services import registers, terminals
 from tests.integration.test_processes import activated_contract
 
@@ -150,7 +150,7 @@ def test_pending_without_free_terminals_nudges_the_batch_job(app, api, stand):
     assert api({"store_code": "104", "cash_number": 6}).json["status"] == "REGISTERED"
 
 
-def test_stoloto_unavailable_keeps_the_claim_and_finishes_later(app, api, stand):
+def test_stoloto_unavailable_keeps_the_claim_and_finishes_later(app, api, stand, web):
     with app.app_context():
         contract_id = active_contract(stand, "DOWN-1")
         store("105", contract_id)
@@ -159,6 +159,11 @@ def test_stoloto_unavailable_keeps_the_claim_and_finishes_later(app, api, stand)
     assert response.status_code == 202 and response.json["reason"] == "STOLOTO_UNAVAILABLE"
     with app.app_context():
         claimed = db.session.scalar(select(CashRegister)).terminal.number
+        journal = db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "cash_register")).all()
+        assert [(e.action, e.result) for e in journal] == [("Регистрация кассы в Столото", "error")]
+        assert f"Магазин 105, касса 1, терминал {claimed}" in journal[0].details and "502" in journal[0].details
+    assert f"Магазин 105, касса 1, терминал {claimed}" in web("viewer").get("/").get_data(as_text=True)  # «Обзор»
+    with app.app_context():
         assert registers.finish_pending() == 1
     final = api({"store_code": "105", "cash_number": 1})
     assert final.json == {"status": "REGISTERED", "terminal_number": claimed, "contract_number": "DOWN-1"}
@@ -218,6 +223,8 @@ def test_number_bound_elsewhere_is_retired_and_the_next_one_used(app, api, stand
         assert terminals.pool_counts(contract_id) == {"retired": 1, "registered": 1, "free": 3}
         history = db.session.scalars(select(RegistrationAttempt.details)).all()
         assert any("выведен" in h for h in history)
+        journal = db.session.scalars(select(AuditEvent.details).where(AuditEvent.result == "error")).all()
+        assert len(journal) == 1 and "TERMINAL_ALREADY_BOUND" in journal[0]
 
 
 def test_rebinding_a_store_registers_again_and_retires_old_numbers(app, api, stand):
