@@ -1,15 +1,19 @@
 """Tab "Кассы": every cash register, its terminal number and state; the detail page shows its history."""
+from flask import flash
+from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from stoloto.errors import SisError
 from stoloto.extensions import db
 from stoloto.models import CashRegister, RegistrationAttempt, Store, Terminal
+from stoloto.services import registers
 from stoloto.services.registers import REASON_LABELS, STATE_LABELS
 
 from .formatters import datetime_formatter
-from .security import SecureModelView, contract_options
+from .security import SecureModelView, actor, contract_options, show_error
 
 
 def _state(view, context, model, name):
@@ -55,6 +59,16 @@ class CashRegisterView(SecureModelView):
         "created_at": datetime_formatter,
     }
     column_formatters_detail = column_formatters
+
+    @action("finish", "Зарегистрировать сейчас",
+            "Зарегистрировать отмеченные кассы в Столото сейчас, не дожидаясь фонового задания?")
+    def action_finish(self, ids):
+        try:
+            report = registers.finish_now(registers.parse_ids(ids), actor())
+        except SisError as error:
+            show_error(error)
+        else:
+            flash(report.message(), "warning" if report.waiting or report.not_active else "success")
 
     def get_query(self):
         # Narrow rows: the list shows only the store's code and the terminal's number.

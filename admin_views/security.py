@@ -91,5 +91,10 @@ class SecureModelView(LoginRequired, ModelView):
     def can_delete(self) -> bool:
         return current_user.is_authenticated and current_user.can_act
 
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        require_can_act()  # viewers get 403 here too, not a silent redirect
+        return super().action_view()
+
     def is_action_allowed(self, name: str) -> bool:
         return current_user.is_authenticated and current_user.can_act and super().is_action_allowed(name)

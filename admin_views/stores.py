@@ -135,11 +135,6 @@ class StoreView(SecureModelView):
 
     # --- "Привязать магазины к договору" --------------------------------------------------------
 
-    @expose("/action/", methods=("POST",))
-    def action_view(self):
-        require_can_act()  # viewers get 403 here too, not a silent redirect
-        return super().action_view()
-
     @action("bind", "Привязать магазины к договору")
     def action_bind(self, ids):
         # An action takes no parameters: the contract is chosen on a page of its own.

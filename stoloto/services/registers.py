@@ -20,6 +20,7 @@ from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
 from ..models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
+from . import stores
 from .gateway import contract_client, outcome_error
 
 REGISTERED, PENDING = "registered", "pending"
@@ -169,9 +170,8 @@ def finish_pending(limit: int = 500) -> int:
     on every run would only churn the database. A store moved to a contract that is not active yet
     keeps its registers working under the old one until the new one is.
 
-    Once Stoloto fails for a contract, the run skips that contract's other registers: Stoloto
-    hanging would otherwise hold the run for a read timeout per register. They are the next run's
-    first (the longest waiting go first).
+    Once Stoloto fails for a contract, the run skips that contract's other registers. They are the
+    next run's first (the longest waiting go first).
     """
     moved = CashRegister.contract_id != Store.contract_id
     query = (select(Store.code, CashRegister.cash_number, Store.contract_id).join(Store)
@@ -179,17 +179,69 @@ def finish_pending(limit: int = 500) -> int:
              .where(Contract.status == ContractStatus.ACTIVE.value, or_(CashRegister.state == PENDING, moved))
              .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at)
              .limit(limit))
-    finished, failing = 0, set()
     with db.engine.connect() as connection:
-        for store_code, cash_number, contract_id in connection.execute(query).all():
-            if contract_id in failing:
-                continue
-            state = _advance(connection, _find(connection, store_code, cash_number))
-            if state.status == "REGISTERED":
-                finished += 1
-            elif state.reason == STOLOTO_UNAVAILABLE:
+        return _finish_each(connection, connection.execute(query).all()).registered
+
+
+@dataclass
+class FinishReport:
+    registered: int = 0  # registered now or before
+    waiting: int = 0     # still waiting; the list shows why
+    not_active: int = 0  # left alone: their store has no contract, or it is not «Активный»
+
+    def message(self) -> str:
+        parts = [f"зарегистрировано: {self.registered}", f"ожидают: {self.waiting}"]
+        if self.not_active:
+            parts.append(f"не тронуты, договор магазина не «Активный»: {self.not_active}")
+        return "Регистрация касс: " + "; ".join(parts) + "."
+
+
+def parse_ids(values) -> list[int]:
+    """Register ids as ticked in «Кассы»; anything else is refused."""
+    try:
+        return stores.parse_ids(values)
+    except errors.SisError:
+        raise errors.SisError("VALIDATION_ERROR", "Неверный список касс.",
+                              "Вернитесь к списку и отметьте кассы снова.") from None
+
+
+def finish_now(register_ids: list[int], actor: str) -> FinishReport:
+    """«Зарегистрировать сейчас» in «Кассы»: what the job does, for the ticked registers, at once.
+
+    A person asked, so Stoloto is asked even while the API holds it off. As in the job, registers
+    of a store whose contract is not active are left alone, and a contract that Stoloto fails for
+    is asked once.
+    """
+    query = (select(Store.code, CashRegister.cash_number, Store.contract_id, Contract.status)
+             .select_from(CashRegister).join(Store).outerjoin(Contract, Contract.id == Store.contract_id)
+             .where(CashRegister.id.in_(register_ids)).order_by(CashRegister.id))
+    with db.engine.connect() as connection:
+        rows = connection.execute(query).all()
+        active = [row[:3] for row in rows if row.status == ContractStatus.ACTIVE.value]
+        report = _finish_each(connection, active)
+    report.not_active = len(rows) - len(active)
+    audit.record(actor, "cash_register", None, "Регистрация касс вручную", details=report.message())
+    db.session.commit()
+    return report
+
+
+def _finish_each(connection: Connection, rows) -> FinishReport:
+    """Advances each (store code, cash number, contract id); once Stoloto fails for a contract, the
+    contract's other registers are skipped: a hanging Stoloto would hold the loop for a read timeout
+    per register."""
+    report, failing = FinishReport(), set()
+    for store_code, cash_number, contract_id in rows:
+        if contract_id in failing:
+            report.waiting += 1
+            continue
+        state = _advance(connection, _find(connection, store_code, cash_number))
+        if state.status == "REGISTERED":
+            report.registered += 1
+        else:
+            report.waiting += 1
+            if state.reason == STOLOTO_UNAVAILABLE:
                 failing.add(contract_id)
-    return finished
+    return report
 
 
 def _find(connection: Connection, store_code: str, cash_number: int) -> _Register | None:

@@ -48,3 +48,25 @@ def test_registers_tab_lists_states_and_shows_history(app, page, live_server, ac
     history = page.locator("[data-testid=register-history]").inner_text()
     assert "КАССЫ-1" in history and "Зарегистрирована" in history
     screenshot("10-cash-register-details")
+
+
+def test_operator_registers_a_waiting_register_now(app, page, live_server, accounts, stand):
+    with app.app_context():
+        settings.save({settings.CASH_API_TOKEN: TOKEN}, "t")
+        contract_id = activated_contract(stand, "КАССЫ-2")
+        terminals.fetch_due_batches()
+        db.session.add(Store(code="311", contract_id=contract_id, name="Магазин №311", source="manual"))
+        db.session.commit()
+    stand.fault("registration", "html502", count=1)
+    assert app.test_client().post("/api/v1/cash-registers/registration", headers={"Authorization": f"Bearer {TOKEN}"},
+                                  json={"store_code": "311", "cash_number": 1}).status_code == 202
+
+    log_in(page, live_server, accounts["operator"])
+    page.goto(live_server + "/registers/")
+    row = page.locator("tr", has=page.locator("text=Ожидает регистрации"))
+    row.locator("input.action-checkbox").check()
+    page.once("dialog", lambda dialog: dialog.accept())  # "Зарегистрировать … сейчас?"
+    page.click("a.dropdown-toggle:has-text('С отмеченными')")
+    page.click("a.dropdown-item:has-text('Зарегистрировать сейчас')")
+    assert page.locator(".alert-success", has_text="зарегистрировано: 1; ожидают: 0").count() == 1
+    assert page.locator("table.model-list tbody tr", has_text="Зарегистрирована").count() == 1

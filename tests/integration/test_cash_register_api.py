@@ -7,7 +7,8 @@ from sqlalchemy import select
 from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal
-from stoloto.services import registers, terminals
+from stoloto.services import contracts, registers, terminals
+from stoloto.services.contracts import ContractInput
 from tests.integration.test_processes import activated_contract
 
 TOKEN = "test-cash-api-token-0123456789"
@@ -324,3 +325,31 @@ def test_job_leaves_registers_of_contracts_that_are_not_active_alone(app, api, s
         assert db.session.scalar(select(Terminal.status).where(Terminal.number == number)) == "registered"
     state = api.client.get("/api/v1/cash-registers/109/1", headers={"Authorization": f"Bearer {TOKEN}"}).json
     assert (state["status"], state["terminal_number"], state["contract_number"]) == ("REGISTERED", number, "KEEP-1")
+
+
+def test_operator_registers_ticked_registers_now(app, api, stand, web):
+    """«Зарегистрировать сейчас» in «Кассы»: the job's work for the ticked registers, at once."""
+    with app.app_context():
+        active = active_contract(stand, "NOW-1")
+        waiting = contracts.create_contract(ContractInput(number="NOW-2", contract_date="15.01.2026",
+                                                          agent_inn="7707083893"), "t").id
+        store("131", active)
+        store("132", waiting)
+    stand.fault("registration", "html502", count=1)
+    assert api({"store_code": "131", "cash_number": 1}).json["reason"] == "STOLOTO_UNAVAILABLE"
+    assert api({"store_code": "132", "cash_number": 1}).json["reason"] == "CONTRACT_NOT_ACTIVE"
+    with app.app_context():
+        ids = [str(i) for i in db.session.scalars(select(CashRegister.id).order_by(CashRegister.id))]
+
+    assert web("viewer").post("/registers/action/", {"action": "finish", "rowid": ids}).status_code == 403
+    operator = web("operator")
+    done = operator.post("/registers/action/", {"action": "finish", "rowid": ids}, follow_redirects=True)
+    message = "Регистрация касс: зарегистрировано: 1; ожидают: 0; не тронуты, договор магазина не «Активный»: 1."
+    assert message in done.get_data(as_text=True)
+    with app.app_context():
+        states = dict(db.session.execute(select(Store.code, CashRegister.state).join(Store)).all())
+        assert states == {"131": "registered", "132": "pending"}
+        journal = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "Регистрация касс вручную")).one()
+        assert journal.actor == "operator1" and journal.details == message
+    assert operator.post("/registers/action/", {"action": "finish", "rowid": ["1;DROP"]},
+                         follow_redirects=True).get_data(as_text=True).count("Неверный список касс.") == 1
