@@ -51,6 +51,21 @@ def stoloto_stand(folder: Path, port: int, tls: bool = True):
         yield url, ca, stand.pid
 
 
+@contextmanager
+def sis_beside_stand(folder: Path, port: int, database_url: str | None = None, tls: bool = True):
+    """The stand in its own process and a migrated SIS app set to call it (API token, batches of 1000).
+
+    Yields (app, stand URL, stand CA file, stand process id).
+    """
+    with stoloto_stand(folder, port, tls) as (url, ca, pid):
+        app = make_app(database_url or f"sqlite:///{folder / 'bench.db'}", folder)
+        with app.app_context():
+            from stoloto import settings
+            settings.save({settings.STOLOTO_URL: url, settings.STOLOTO_CA_BUNDLE: ca,
+                           settings.CASH_API_TOKEN: TOKEN, settings.BATCH_SIZE: 1000}, "bench")
+        yield app, url, ca, pid
+
+
 def cpu_seconds(group: int) -> float:
     """CPU time (user + system) of the live processes of a process group, e.g. a server and its workers."""
     ticks = 0

@@ -20,14 +20,10 @@ ROUNDS = 300
 
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="sis-profile-"))
-    with _setup.stoloto_stand(folder, 5743) as (url, ca, _):
-        app = _setup.make_app(f"sqlite:///{folder / 'profile.db'}", folder)
+    with _setup.sis_beside_stand(folder, 5743) as (app, _, _, _):
         with app.app_context():
-            from stoloto import settings
             from stoloto.extensions import db
             from stoloto.models import Store
-            settings.save({settings.STOLOTO_URL: url, settings.STOLOTO_CA_BUNDLE: ca,
-                           settings.CASH_API_TOKEN: _setup.TOKEN, settings.BATCH_SIZE: 1000}, "profile")
             contract_id = _setup.active_contract("PROFILE-1", batches=1)
             db.session.add(Store(code="101", contract_id=contract_id, source="manual"))
             db.session.commit()
@@ -48,7 +44,10 @@ def main() -> None:
         if "--profile" in sys.argv:
             profiler = cProfile.Profile()
             profiler.runcall(register, 1 + 2 * ROUNDS)
-            stats = pstats.Stats(profiler); stats.sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25"))); stats.print_callers("_get_protocol_attrs") if os.environ.get("CALLERS") else None
+            stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime"))
+            stats.print_stats(int(os.environ.get("TOP", "25")))
+            if os.environ.get("CALLERS"):  # who calls a function, e.g. CALLERS=_get_protocol_attrs
+                stats.print_callers(os.environ["CALLERS"])
 
 
 if __name__ == "__main__":

@@ -88,16 +88,12 @@ def main() -> None:
     if not 1 <= repeat <= 9:
         raise SystemExit("--repeat: 1 to 9 (the keys of 9 runs fill the 9999 registers of 100 stores)")
     batches = 10 * repeat + 2  # up to 1000/s for DURATION seconds per run, in batches of 1000
-    with _setup.stoloto_stand(folder, 5643, tls) as (stand_url, stand_ca, stand_pid):
-        app = _setup.make_app(url, folder)
+    with _setup.sis_beside_stand(folder, 5643, url, tls) as (app, stand_url, stand_ca, stand_pid):
         with app.app_context():
             from sqlalchemy import text
 
-            from stoloto import settings
             from stoloto.extensions import db
             from stoloto.models import Store
-            settings.save({settings.STOLOTO_URL: stand_url, settings.STOLOTO_CA_BUNDLE: stand_ca,
-                           settings.CASH_API_TOKEN: _setup.TOKEN, settings.BATCH_SIZE: 1000}, "bench")
             stand = (stand_url, stand_ca)
             sis_contract = _setup.active_contract("BENCH-SIS", batches, stand)
             lean_contract = _setup.active_contract("BENCH-LEAN", batches, stand)

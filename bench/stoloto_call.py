@@ -18,15 +18,11 @@ ROUNDS = 500
 
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="sis-bench-call-"))
-    with _setup.stoloto_stand(folder, 5853) as (url, ca, _):
-        app = _setup.make_app(f"sqlite:///{folder / 'call.db'}", folder)
+    with _setup.sis_beside_stand(folder, 5853) as (app, url, ca, _):
         with app.app_context():
-            from stoloto import settings
             from stoloto.extensions import db
             from stoloto.models import Contract, Terminal
             from stoloto.services.gateway import contract_client
-            settings.save({settings.STOLOTO_URL: url, settings.STOLOTO_CA_BUNDLE: ca, settings.BATCH_SIZE: 1000},
-                          "bench")
             contract_id = _setup.active_contract("CALL-1", batches=4, stand=(url, ca))
             client = contract_client(contract_id, db.session.get(Contract, contract_id).certificate_pem)
             numbers = iter(db.session.scalars(db.select(Terminal.number)).all())
