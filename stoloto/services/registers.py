@@ -19,7 +19,7 @@ from .. import audit, errors, signals
 from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
-from ..models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
+from ..models import CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
 from . import stores
 from .gateway import contract_client, outcome_error
 
@@ -134,7 +134,6 @@ _UPDATE_REGISTER = update(_registers).where(_registers.c.id == bindparam("regist
 _BIND = _UPDATE_REGISTER.where(_registers.c.terminal_id.is_(None))
 _FINISH = _UPDATE_REGISTER.where(_registers.c.state != REGISTERED)
 _INSERT_HISTORY = insert(_attempts)
-_INSERT_JOURNAL = insert(AuditEvent.__table__)
 JOURNAL_ACTION = "Регистрация кассы в Столото"
 
 
@@ -219,9 +218,10 @@ def finish_now(register_ids: list[int], actor: str) -> FinishReport:
         rows = connection.execute(query).all()
         active = [row[:3] for row in rows if row.status == ContractStatus.ACTIVE.value]
         report = _finish_each(connection, active)
-    report.not_active = len(rows) - len(active)
-    audit.record(actor, "cash_register", None, "Регистрация касс вручную", details=report.message())
-    db.session.commit()
+        report.not_active = len(rows) - len(active)
+        audit.record_in(connection, actor, "cash_register", None, "Регистрация касс вручную",
+                        details=report.message())
+        connection.commit()
     return report
 
 
@@ -407,11 +407,9 @@ def _journal_failure(connection: Connection, cash_register: _Register, error: st
 
     Only calls actually made: while the API holds off a failing Stoloto, nothing is added.
     """
-    connection.execute(_INSERT_JOURNAL, {
-        "created_at": utcnow(), "actor": audit.SYSTEM_ACTOR, "object_type": "cash_register",
-        "object_id": cash_register.id, "action": JOURNAL_ACTION, "result": "error",
-        "details": f"Магазин {cash_register.store_code}, касса {cash_register.cash_number}, "
-                   f"терминал {cash_register.terminal_number}: {error}"})
+    audit.record_in(connection, audit.SYSTEM_ACTOR, "cash_register", cash_register.id, JOURNAL_ACTION, "error",
+                    f"Магазин {cash_register.store_code}, касса {cash_register.cash_number}, "
+                    f"терминал {cash_register.terminal_number}: {error}")
 
 
 def _history(connection: Connection, cash_register: _Register, state: str, reason: str | None,
