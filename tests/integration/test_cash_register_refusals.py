@@ -35,9 +35,9 @@ def test_refusal_is_shown_to_the_admin_in_registers_and_journal(app, api, stand,
     assert api({"store_code": "152", "cash_number": 1}).status_code == 202
     said = f"Столото отказал в регистрации терминала: {STAND_MESSAGE} (код KEY_MISMATCH)."
     browser = web("viewer")
-    listed = browser.get("/registers/").get_data(as_text=True)
-    assert "Столото отказал" in listed and said in listed
-    assert "Столото недоступен" not in listed
+    page = browser.get("/registers/").get_data(as_text=True)
+    rows = page.split("</thead>", 1)[1].split("</table>", 1)[0]  # the list, not its filters' options
+    assert "Столото отказал" in rows and said in rows and "Столото недоступен" not in rows
     assert said in browser.get("/journal/").get_data(as_text=True)
 
 
@@ -59,3 +59,10 @@ def test_stoloto_unanswered_is_unavailable_without_a_stoloto_error(app, api, sta
     body = api({"store_code": "154", "cash_number": 1}).json
     assert body["reason"] == "STOLOTO_UNAVAILABLE" and "stoloto_error" not in body
     assert body["message"].startswith("Сервис Столото недоступен")
+
+
+def test_openapi_document_describes_stolotos_refusal(api):
+    schema = api.client.get("/api/v1/openapi.json").json["components"]["schemas"]["RegistrationState"]
+    assert schema["properties"]["reason"]["enum"] == ["CONTRACT_NOT_ACTIVE", "NO_FREE_TERMINALS",
+                                                      "STOLOTO_UNAVAILABLE"]
+    assert schema["properties"]["stoloto_error"]["required"] == ["code", "message"]
