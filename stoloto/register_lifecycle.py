@@ -52,8 +52,8 @@ API_REASONS = {reason: reason for reason in Reason} | {Reason.STOLOTO_REFUSED: R
 def refusal_message(code: str, message: str | None) -> str:
     """What the register and the admin are told when Stoloto refused the registration."""
     said = f": {message}" if message else ""
-    return (f"Столото отказал в регистрации терминала{said} (код {code}). Номер терминала закреплён за кассой; "
-            "СИ повторит регистрацию автоматически, если отказ повторяется — обратитесь в службу поддержки.")
+    return (f"Столото отказал в регистрации терминала{said} (код {code}). Номер терминала закреплён за кассой, "
+            "СИ повторит регистрацию автоматически; если отказ повторяется, обратитесь в службу поддержки.")
 
 
 class Move(StrEnum):
@@ -88,7 +88,7 @@ def rebind_due(register) -> bool:
     not before — until then it keeps working under the old one, with its number (Stoloto holds
     the binding; a number retired early would be lost for good)."""
     return (register["id"] is not None and register["contract_id"] != register["store_contract_id"]
-            and register["contract_status"] == ContractStatus.ACTIVE)
+            and register["contract_status"] == ContractStatus.ACTIVE.value)
 
 
 _registers, _terminals = CashRegister.__table__, Terminal.__table__

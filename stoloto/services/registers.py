@@ -230,7 +230,7 @@ def _advance(connection: Connection, cash_register: dict, hold_off: bool = False
         cash_register = _move(connection, cash_register, Move.REBIND, details=_rebind_details(cash_register))
     if cash_register["state"] == REGISTERED:
         return _state(cash_register)
-    if cash_register["contract_status"] != ContractStatus.ACTIVE:
+    if cash_register["contract_status"] != ContractStatus.ACTIVE.value:
         return _wait(connection, cash_register, CONTRACT_NOT_ACTIVE)
     for _ in range(MAX_CLAIMS):
         if cash_register["terminal_id"] is None:

@@ -83,3 +83,26 @@ def test_register_moves_to_the_new_contract_once_it_is_active(app, api, stand, w
     with app.app_context():
         assert terminal_status(number) == "retired"
         assert terminal_status(now["terminal_number"]) == "registered"
+
+
+def test_waiting_register_keeps_its_claim_until_the_new_contract_is_active(app, api, stand):
+    """A register still waiting under the old contract waits for the new one, and its claimed number
+    is retired only when it moves (Stoloto may have bound it: the call went unanswered)."""
+    with app.app_context():
+        old = active_contract(stand, "OLD-5")
+        new = created_contract("NEW-5")
+        store_id = store("143", old)
+    stand.fault("registration", "html502", count=1)
+    assert api({"store_code": "143", "cash_number": 1}).json["reason"] == "STOLOTO_UNAVAILABLE"
+    with app.app_context():
+        claimed = db.session.scalar(select(Terminal.number).where(Terminal.status == "claimed"))
+        move_store(store_id, new)
+    waiting = api({"store_code": "143", "cash_number": 1})
+    assert waiting.status_code == 202 and waiting.json["reason"] == "CONTRACT_NOT_ACTIVE"
+    with app.app_context():
+        assert terminal_status(claimed) == "claimed"
+        activate(stand, new)
+        assert registers.finish_pending() == 1
+        assert terminal_status(claimed) == "retired"
+    now = api.client.get("/api/v1/cash-registers/143/1", headers={"Authorization": f"Bearer {TOKEN}"}).json
+    assert now["contract_number"] == "NEW-5" and now["terminal_number"] in stand.issued("NEW-5")
