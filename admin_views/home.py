@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from stoloto.extensions import db
 from stoloto.lifecycle import STATUS_LABELS
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, Terminal
-from stoloto.services.registers import STATE_LABELS
+from stoloto.register_lifecycle import STATE_LABELS
 
 from .security import LoginRequired
 

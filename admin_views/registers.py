@@ -10,7 +10,7 @@ from stoloto.errors import SisError
 from stoloto.extensions import db
 from stoloto.models import CashRegister, RegistrationAttempt, Store, Terminal
 from stoloto.services import registers
-from stoloto.services.registers import REASON_LABELS, STATE_LABELS
+from stoloto.register_lifecycle import REASON_LABELS, STATE_LABELS
 
 from .formatters import datetime_formatter
 from .security import SecureModelView, actor, contract_options, show_error

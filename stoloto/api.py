@@ -91,7 +91,10 @@ _STATE = {"type": "object", "required": ["status"], "properties": {
     "contract_number": {"type": "string"},
     "reason": {"type": "string", "enum": [registers.CONTRACT_NOT_ACTIVE, registers.NO_FREE_TERMINALS,
                                           registers.STOLOTO_UNAVAILABLE]},
-    "message": {"type": "string"}}}
+    "message": {"type": "string"},
+    # Only when Stoloto refused the registration: its own code and message (reason STOLOTO_UNAVAILABLE).
+    "stoloto_error": {"type": "object", "required": ["code", "message"],
+                      "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
 
 
 def _json(schema: dict, description: str) -> dict:

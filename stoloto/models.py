@@ -159,14 +159,17 @@ class CashRegister(db.Model):
     fiscal_number: Mapped[str | None] = mapped_column(db.String(64))
     cash_type: Mapped[str | None] = mapped_column(db.String(32))
     state: Mapped[str] = mapped_column(db.String(16), default="pending", index=True)  # pending, registered
-    reason: Mapped[str | None] = mapped_column(db.String(32))  # why pending: CONTRACT_NOT_ACTIVE, …
+    reason: Mapped[str | None] = mapped_column(db.String(32))  # why pending: register_lifecycle.Reason
     # The contract it is being (or was) registered under, and its terminal; when the store is
-    # re-bound, the register starts over under the store's new contract.
+    # re-bound, the register starts over under the store's new contract once that one is «Активный».
     contract_id: Mapped[int | None] = mapped_column(db.ForeignKey("contracts.id"), index=True)
     terminal_id: Mapped[int | None] = mapped_column(db.ForeignKey("terminals.id"), unique=True)
     registration_request_id: Mapped[str | None] = mapped_column(db.String(36))
     last_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
     last_error: Mapped[str | None] = mapped_column(db.Text)
+    # Stoloto's own code and text while it refuses the registration (reason STOLOTO_REFUSED).
+    stoloto_error_code: Mapped[str | None] = mapped_column(db.String(64))
+    stoloto_error_message: Mapped[str | None] = mapped_column(db.Text)
     registered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

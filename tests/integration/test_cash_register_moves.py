@@ -1,0 +1,108 @@
+"""A store moved to another contract: its registers keep their numbers until the new contract is «Активный»."""
+import pytest
+from sqlalchemy import select
+
+from stoloto.extensions import db
+from stoloto.models import CashRegister, Contract, Store, Terminal
+from stoloto.services import activation, contracts, registers, terminals
+from stoloto.services.contracts import ContractInput
+from tests.integration.test_cash_register_api import TOKEN, active_contract, api, store  # noqa: F401 (fixture)
+
+
+def created_contract(number: str) -> int:
+    """A contract in «Создан»: filled in, not activated."""
+    return contracts.create_contract(ContractInput(number=number, contract_date="15.01.2026",
+                                                   agent_inn="7707083893"), "t").id
+
+
+def activate(stand, contract_id: int) -> None:
+    contracts.prepare_activation(contract_id, "t")
+    contract = db.session.get(Contract, contract_id)
+    stand.register(contract.number)
+    stand.confirm(contract.public_key_fingerprint)
+    activation.activate(contract_id, "t")
+    terminals.fetch_due_batches()
+
+
+def move_store(store_id: int, contract_id: int) -> None:
+    db.session.get(Store, store_id).contract_id = contract_id
+    db.session.commit()
+
+
+def terminal_status(number: str) -> str:
+    return db.session.scalar(select(Terminal.status).where(Terminal.number == number))
+
+
+def test_register_keeps_its_number_while_its_stores_new_contract_is_not_active(app, api, stand):
+    """A register re-registers after every reboot: a store moved to a contract in «Создан» must not cost
+    it its number (Stoloto still holds the binding, so a retired number is lost for good)."""
+    with app.app_context():
+        old = active_contract(stand, "OLD-3")
+        store_id = store("141", old)
+    first = api({"store_code": "141", "cash_number": 1})
+    assert first.status_code == 200
+    with app.app_context():
+        move_store(store_id, created_contract("NEW-3"))
+    calls = stand.calls("registration")
+    again = api({"store_code": "141", "cash_number": 1})
+    assert again.status_code == 200 and again.json == first.json
+    assert first.json["contract_number"] == "OLD-3"
+    state = api.client.get("/api/v1/cash-registers/141/1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert state.status_code == 200 and state.json == first.json
+    with app.app_context():
+        assert registers.finish_pending() == 0  # the job leaves it alone too
+        assert terminal_status(first.json["terminal_number"]) == "registered"
+    assert stand.calls("registration") == calls
+
+
+@pytest.mark.parametrize("mover", ["job", "action", "api"])
+def test_register_moves_to_the_new_contract_once_it_is_active(app, api, stand, web, mover):
+    """The move (the old number retired, one of the new contract's taken) waits for «Активный»; then the
+    job, «Зарегистрировать сейчас» or the register's own next request makes it."""
+    with app.app_context():
+        old = active_contract(stand, "OLD-4")
+        new = created_contract("NEW-4")
+        store_id = store("142", old)
+    number = api({"store_code": "142", "cash_number": 1}).json["terminal_number"]
+    with app.app_context():
+        move_store(store_id, new)
+    assert api({"store_code": "142", "cash_number": 1}).json["terminal_number"] == number
+    with app.app_context():
+        activate(stand, new)
+        register_id = db.session.scalar(select(CashRegister.id))
+    if mover == "job":
+        with app.app_context():
+            assert registers.finish_pending() == 1
+    elif mover == "action":
+        web("operator").post("/registers/action/", {"action": "finish", "rowid": [str(register_id)]})
+    else:
+        assert api({"store_code": "142", "cash_number": 1}).status_code == 200
+    now = api.client.get("/api/v1/cash-registers/142/1", headers={"Authorization": f"Bearer {TOKEN}"}).json
+    assert now["status"] == "REGISTERED" and now["contract_number"] == "NEW-4"
+    assert now["terminal_number"] in stand.issued("NEW-4")
+    with app.app_context():
+        assert terminal_status(number) == "retired"
+        assert terminal_status(now["terminal_number"]) == "registered"
+
+
+def test_waiting_register_keeps_its_claim_until_the_new_contract_is_active(app, api, stand):
+    """A register still waiting under the old contract waits for the new one, and its claimed number
+    is retired only when it moves (Stoloto may have bound it: the call went unanswered)."""
+    with app.app_context():
+        old = active_contract(stand, "OLD-5")
+        new = created_contract("NEW-5")
+        store_id = store("143", old)
+    stand.fault("registration", "html502", count=1)
+    assert api({"store_code": "143", "cash_number": 1}).json["reason"] == "STOLOTO_UNAVAILABLE"
+    with app.app_context():
+        claimed = db.session.scalar(select(Terminal.number).where(Terminal.status == "claimed"))
+        move_store(store_id, new)
+    waiting = api({"store_code": "143", "cash_number": 1})
+    assert waiting.status_code == 202 and waiting.json["reason"] == "CONTRACT_NOT_ACTIVE"
+    with app.app_context():
+        assert terminal_status(claimed) == "claimed"
+        activate(stand, new)
+        assert registers.finish_pending() == 1
+        assert terminal_status(claimed) == "retired"
+    now = api.client.get("/api/v1/cash-registers/143/1", headers={"Authorization": f"Bearer {TOKEN}"}).json
+    assert now["contract_number"] == "NEW-5" and now["terminal_number"] in stand.issued("NEW-5")
