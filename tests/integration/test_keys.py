@@ -254,7 +254,7 @@ def test_rotation_reseals_every_key_and_the_token_and_contracts_keep_working(fil
         assert error.value.code == "KEY_UNREADABLE"
 
 
-def test_rotation_with_the_key_in_the_environment_prints_the_new_one(app, stand, restore_config):
+def test_rotation_with_the_key_in_the_environment_prints_the_new_one(app, stand, restore_config, web):
     with app.app_context():
         contract_id = activated_contract(stand, "РОТ-ENV")
         store("202", contract_id)
@@ -267,6 +267,8 @@ def test_rotation_with_the_key_in_the_environment_prints_the_new_one(app, stand,
     new_key = re.search(r"SIS_KEY_ENCRYPTION_KEY=([A-Za-z0-9_-]{43})\s", result.output).group(1)
     assert new_key != TEST_KEY_ENCRYPTION_KEY
     assert not os.path.exists(os.path.join(app.config["SIS_INSTANCE_PATH"], KEY_FILE))
+    journal = web("admin").get("/journal/").get_data(as_text=True)
+    assert "Смена ключа шифрования" in journal and "ключ шифрования" in journal  # the object, in Russian
 
     with app.app_context():  # until the administrator sets the new value, the old one opens nothing
         gateway.forget_clients()
