@@ -59,17 +59,15 @@ def key_context(contract_id: int) -> bytes:
     return f"contract:{contract_id}".encode()
 
 
-def seal_private_key(contract: Contract, key, kek: bytes | None = None) -> None:
-    """Stores the contract's key sealed with the key-encryption key (the current one unless given)."""
-    contract.private_key_encrypted = crypto.encrypt_private_key(key, kek or keyring.keys()[0],
-                                                                key_context(contract.id))
+def seal_private_key(contract: Contract, key) -> None:
+    """Stores the contract's key sealed with the current key-encryption key."""
+    contract.private_key_encrypted = crypto.encrypt_private_key(key, keyring.keys()[0], key_context(contract.id))
 
 
-def private_key(contract: Contract, accepted: list[bytes] | None = None):
+def private_key(contract: Contract):
     """The contract's key, opened with whichever accepted key-encryption key sealed it."""
     try:
-        return crypto.decrypt_private_key(contract.private_key_encrypted, accepted or keyring.keys(),
-                                          key_context(contract.id))
+        return crypto.decrypt_private_key(contract.private_key_encrypted, keyring.keys(), key_context(contract.id))
     except (InvalidTag, ValueError, TypeError):
         raise keyring.unreadable(f"Закрытый ключ договора № {contract.number}") from None
 

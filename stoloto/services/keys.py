@@ -6,8 +6,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import audit, config, crypto, keyring, settings
+from ..errors import SisError
 from ..extensions import db
 from ..models import Contract, Setting
 from . import gateway
@@ -52,7 +54,7 @@ def rotate(actor: str) -> Rotation:
         while any(late := _reseal([new, *old], new, write=True)):
             db.session.commit()
             private_keys, secret_settings = private_keys + late[0], secret_settings + late[1]
-    except Exception as error:
+    except (SisError, SQLAlchemyError, OSError) as error:
         db.session.rollback()
         audit.record_now(actor, OBJECT_TYPE, None, ACTION, "error", str(error))
         raise
