@@ -1,5 +1,6 @@
-"""key-encryption key: private keys sealed with it instead of a key derived from SECRET_KEY, and the
-cash API token sealed with it instead of kept in plain text
+"""key-encryption key: private keys and the cash API token sealed with it
+
+Private keys were sealed with a key derived from SECRET_KEY, the cash API token kept in plain text.
 
 Revision ID: 0005
 Revises: 0003
