@@ -20,7 +20,8 @@ class AuditView(SecureModelView):
         "created_at": datetime_formatter,
         "result": lambda v, c, m, n: "успешно" if m.result == "ok" else "ошибка",
         "object_type": lambda v, c, m, n: {"contract": "договор", "user": "пользователь", "store": "магазин",
-                                           "setting": "настройка", "cash_register": "касса"}.get(
+                                           "setting": "настройка", "cash_register": "касса",
+                                           "key_encryption_key": "ключ шифрования"}.get(
             m.object_type, m.object_type),
     }
     column_formatters_detail = column_formatters

@@ -14,6 +14,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(terminals_group)
     app.cli.add_command(stores_group)
+    app.cli.add_command(keys_group)
 
 
 @click.group("users", cls=AppGroup, help="Пользователи SIS.")
@@ -64,3 +65,27 @@ def import_stores_command() -> None:
     except SisError as error:
         raise click.ClickException(str(error)) from None
     click.echo(stores.loaded_message(added))
+
+
+@click.group("keys", cls=AppGroup, help="Ключ шифрования закрытых ключей договоров и токена API касс.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("rotate", help="Создать новый ключ шифрования и перешифровать им все закрытые ключи "
+                                   "договоров и токен API касс.")
+def rotate_keys_command() -> None:
+    from .services import keys
+    try:
+        rotation = keys.rotate(actor="cli")
+    except SisError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Перешифровано ключей: {rotation.private_keys}")
+    if rotation.secret_settings:
+        click.echo("Токен API касс перешифрован.")
+    if rotation.key_file:
+        click.echo(f"Новый ключ шифрования записан в {rotation.key_file}; прежний больше не действует.")
+    else:
+        click.echo("Ключ шифрования задан переменной окружения. Задайте новое значение и перезапустите SIS:\n"
+                   f"SIS_KEY_ENCRYPTION_KEY={rotation.new_key}\n"
+                   "Прежнее значение больше ничего не расшифровывает.")

@@ -1,7 +1,10 @@
 """Configuration: defaults, the environment and the instance/ folder."""
 import os
 import secrets
+import tempfile
 from pathlib import Path
+
+from .crypto import parse_key_encryption_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -29,6 +32,69 @@ def load_secret_key(folder: Path) -> str:
     return key_file.read_text().strip()
 
 
+KEY_ENCRYPTION_KEY_FILE = "key_encryption_key"
+
+
+def new_key_encryption_key() -> str:
+    """32 random bytes in base64url without padding: 43 characters, safe in a file or an environment variable."""
+    return secrets.token_urlsafe(32)
+
+
+def key_encryption_keys(from_env: str, folder: Path) -> list[str]:
+    """The key-encryption keys as written, the sealing one first.
+
+    SIS_KEY_ENCRYPTION_KEY when set; else the lines of instance/key_encryption_key, generated once
+    (mode 0600). The file holds a second line only while `flask keys rotate` runs: the old key,
+    still accepted for opening.
+    """
+    if from_env:
+        return [from_env.strip()]
+    path = folder / KEY_ENCRYPTION_KEY_FILE
+    if not path.exists():
+        written = _write_private(folder, new_key_encryption_key() + "\n")
+        try:
+            # A link fails when the file exists: two processes starting together keep one key, and
+            # no process ever reads a half-written file.
+            os.link(written, path)
+        except FileExistsError:
+            pass
+        finally:
+            written.unlink()
+    return path.read_text().split()
+
+
+def write_key_encryption_keys(folder: Path, keys: list[str]) -> None:
+    """Replaces instance/key_encryption_key at once: a reader sees the old lines or the new, never a part."""
+    os.replace(_write_private(folder, "".join(key + "\n" for key in keys)), folder / KEY_ENCRYPTION_KEY_FILE)
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _write_private(folder: Path, content: str) -> Path:
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{KEY_ENCRYPTION_KEY_FILE}.")  # mode 0600
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(name)
+
+
+def check_key_encryption_keys(from_env: str, folder: Path) -> None:
+    """Stops the start with a clear message when the key-encryption key cannot be used."""
+    where = "SIS_KEY_ENCRYPTION_KEY" if from_env else str(folder / KEY_ENCRYPTION_KEY_FILE)
+    keys = key_encryption_keys(from_env, folder)
+    if not keys:
+        raise SystemExit(f"{where}: файл пуст. Верните ключ шифрования ключей из резервной копии.")
+    for key in keys:
+        try:
+            parse_key_encryption_key(key)
+        except ValueError as error:
+            raise SystemExit(f"{where}: {error}.") from None
+
+
 def build_config(overrides: dict | None = None) -> dict:
     folder = instance_path()
     config = {
@@ -54,6 +120,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "STOLOTO_CA_BUNDLE": os.environ.get("STOLOTO_CA_BUNDLE", ""),
         "SET_CENTRUM_URL": os.environ.get("SET_CENTRUM_URL", ""),
         "CASH_API_TOKEN": os.environ.get("CASH_API_TOKEN", ""),
+        # Seals contracts' private keys and the cash API token at rest; see key_encryption_keys().
+        "SIS_KEY_ENCRYPTION_KEY": os.environ.get("SIS_KEY_ENCRYPTION_KEY", ""),
     }
     config.update(overrides or {})
     if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -61,4 +129,5 @@ def build_config(overrides: dict | None = None) -> dict:
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **config["SQLALCHEMY_ENGINE_OPTIONS"]}
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = load_secret_key(folder)
+    check_key_encryption_keys(config["SIS_KEY_ENCRYPTION_KEY"], Path(config["SIS_INSTANCE_PATH"]))
     return config

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, errors
+from . import audit, errors, keyring
 from .extensions import db
 from .models import Setting
 
@@ -22,7 +22,7 @@ class Definition:
     default: object
     help: str = ""
     check: Callable[[object], str | None] = lambda value: None
-    secret: bool = False
+    secret: bool = False  # masked on the page and in the journal, sealed with the key-encryption key at rest
 
 
 def _between(low, high):
@@ -124,7 +124,8 @@ def cash_api_token() -> str:
     token = get(CASH_API_TOKEN)
     if token:
         return token
-    db.session.add(Setting(key=CASH_API_TOKEN, value=secrets.token_urlsafe(32)))
+    generated = secrets.token_urlsafe(32)
+    db.session.add(Setting(key=CASH_API_TOKEN, value=stored_form(BY_KEY[CASH_API_TOKEN], generated)))
     try:
         db.session.commit()
     except IntegrityError:
@@ -133,12 +134,30 @@ def cash_api_token() -> str:
     return get(CASH_API_TOKEN)
 
 
+def sealed_context(key: str) -> bytes:
+    # Binds a sealed value to its setting: copied to another key, it does not open.
+    return f"setting:{key}".encode()
+
+
+def stored_form(definition: Definition, value) -> str:
+    """The text a value is kept as in the settings table."""
+    if definition.secret:
+        return keyring.seal_text(str(value), sealed_context(definition.key))
+    return str(value)
+
+
+def _opened(definition: Definition, stored: str) -> str:
+    if definition.secret:
+        return keyring.open_text(stored, sealed_context(definition.key), f"Настройка «{definition.label}»")
+    return stored
+
+
 def all_values() -> dict:
     stored = {row.key: row.value for row in db.session.scalars(select(Setting))}
     values = {}
     for definition in DEFINITIONS:
-        values[definition.key] = (parse(definition, stored[definition.key]) if definition.key in stored
-                                  else _default(definition))
+        values[definition.key] = (parse(definition, _opened(definition, stored[definition.key]))
+                                  if definition.key in stored else _default(definition))
     return values
 
 
@@ -158,7 +177,7 @@ def save(raw_values: dict, actor: str) -> list[str]:
         if value == current[key]:
             continue
         row = db.session.get(Setting, key) or Setting(key=key)
-        row.value = str(value)
+        row.value = stored_form(BY_KEY[key], value)
         db.session.add(row)
         definition = BY_KEY[key]
         changed.append(definition.label)

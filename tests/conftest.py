@@ -15,6 +15,7 @@ from stoloto.services import users
 pytest_plugins = ["tests.stand_fixtures", "tests.setcentrum_fixtures"]
 
 TEST_SECRET = "test-secret-key-with-plenty-of-entropy-0123456789abcdef"
+TEST_KEY_ENCRYPTION_KEY = "L4stQBP4j2OAK_997tpP0EMjeb98o_YYERjPriIxprw"  # base64url of 32 bytes
 PASSWORD = "password-123"
 
 
@@ -42,6 +43,7 @@ def app(database_url, tmp_path_factory):
     application = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": TEST_SECRET,
+        "SIS_KEY_ENCRYPTION_KEY": TEST_KEY_ENCRYPTION_KEY,
         "TESTING": True,
         "SIS_BOOTSTRAP_ADMIN": False,
         "SIS_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),

@@ -5,9 +5,8 @@ import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
-from flask import current_app
 
-from .. import crypto, errors, settings
+from .. import crypto, errors, keyring, settings
 from ..clients.stoloto import ClientCertificate, Kind, Outcome, StolotoClient
 from ..extensions import db
 from ..models import Contract
@@ -55,25 +54,22 @@ def _options() -> tuple:
             settings.get(settings.CONNECT_TIMEOUT), settings.get(settings.READ_TIMEOUT))
 
 
-def _key_context(contract: Contract) -> bytes:
-    # Binds the encrypted key to its row: a blob copied to another contract will not decrypt.
-    return f"contract:{contract.id}".encode()
+def key_context(contract_id: int) -> bytes:
+    # Binds the sealed key to its row: a blob copied to another contract will not open.
+    return f"contract:{contract_id}".encode()
 
 
 def seal_private_key(contract: Contract, key) -> None:
-    """Stores the contract's key encrypted with a key derived from SECRET_KEY."""
-    contract.private_key_encrypted = crypto.encrypt_private_key(key, current_app.config["SECRET_KEY"],
-                                                                _key_context(contract))
+    """Stores the contract's key sealed with the current key-encryption key."""
+    contract.private_key_encrypted = crypto.encrypt_private_key(key, keyring.keys()[0], key_context(contract.id))
 
 
 def private_key(contract: Contract):
+    """The contract's key, opened with whichever accepted key-encryption key sealed it."""
     try:
-        return crypto.decrypt_private_key(contract.private_key_encrypted, current_app.config["SECRET_KEY"],
-                                          _key_context(contract))
+        return crypto.decrypt_private_key(contract.private_key_encrypted, keyring.keys(), key_context(contract.id))
     except (InvalidTag, ValueError, TypeError):
-        raise errors.SisError(
-            "KEY_UNREADABLE", f"Закрытый ключ договора № {contract.number} не расшифровывается.",
-            "SECRET_KEY не тот, с которым ключ создан: верните прежний SECRET_KEY (instance/secret_key).") from None
+        raise keyring.unreadable(f"Закрытый ключ договора № {contract.number}") from None
 
 
 def client_certificate(contract: Contract) -> ClientCertificate:
@@ -100,3 +96,9 @@ def outcome_error(outcome: Outcome, what: str) -> errors.SisError:
                                "Повторите попытку позже.")
     return errors.SisError(outcome.code or "STOLOTO_FAILURE", f"Ошибка сервиса Столото при {what}{said}{code}.",
                            "Повторите попытку позже; если ошибка повторяется, обратитесь в службу поддержки.")
+
+
+def forget_clients() -> None:
+    """Drops every kept client: the next call opens the contract's key again (after `keys rotate`)."""
+    with _clients_lock:
+        _clients.clear()

@@ -14,7 +14,7 @@ from stoloto.extensions import db
 from stoloto.models import Contract, Terminal, TerminalBatch
 from stoloto.services import activation, contracts
 from stoloto.services.contracts import ContractInput
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_KEY_ENCRYPTION_KEY, TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = [sys.executable, "-m", "flask", "--app", "app"]
@@ -22,7 +22,8 @@ FLASK = [sys.executable, "-m", "flask", "--app", "app"]
 
 def sis_env(app, tmp_path, **extra) -> dict:
     env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], SECRET_KEY=TEST_SECRET,
-               SIS_INSTANCE_PATH=str(tmp_path), SIS_BOOTSTRAP_ADMIN="0", PYTHONUNBUFFERED="1")
+               SIS_KEY_ENCRYPTION_KEY=TEST_KEY_ENCRYPTION_KEY, SIS_INSTANCE_PATH=str(tmp_path),
+               SIS_BOOTSTRAP_ADMIN="0", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
 

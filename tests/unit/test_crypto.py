@@ -1,4 +1,5 @@
 """The SIS key, its certificate request and the key's encryption at rest."""
+import base64
 import subprocess
 
 import pytest
@@ -9,7 +10,9 @@ from cryptography.x509.oid import NameOID
 
 from stoloto import crypto
 
-SECRET = "a-high-entropy-secret-key-for-tests-0123456789"
+KEK_TEXT = "L4stQBP4j2OAK_997tpP0EMjeb98o_YYERjPriIxprw"
+KEK = base64.urlsafe_b64decode(KEK_TEXT + "=")
+OTHER_KEK = bytes(32)
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +72,45 @@ def test_fingerprint_is_sha256_of_subject_public_key_info(key):
 
 
 def test_key_at_rest_is_encrypted_and_round_trips(key):
-    blob = crypto.encrypt_private_key(key, SECRET, b"contract:1")
+    blob = crypto.encrypt_private_key(key, KEK, b"contract:1")
     plain = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption())
     scalar = key.private_numbers().private_value.to_bytes(32, "big")
     assert plain not in blob and scalar not in blob and b"PRIVATE KEY" not in blob
-    restored = crypto.decrypt_private_key(blob, SECRET, b"contract:1")
+    restored = crypto.decrypt_private_key(blob, [KEK], b"contract:1")
     assert restored.private_numbers() == key.private_numbers()
 
 
-def test_key_does_not_decrypt_with_another_secret_or_row(key):
-    blob = crypto.encrypt_private_key(key, SECRET, b"contract:1")
+def test_key_does_not_decrypt_with_another_key_or_row(key):
+    blob = crypto.encrypt_private_key(key, KEK, b"contract:1")
+    with pytest.raises(ValueError):
+        crypto.decrypt_private_key(blob, [OTHER_KEK], b"contract:1")
     with pytest.raises(InvalidTag):
-        crypto.decrypt_private_key(blob, SECRET + "x", b"contract:1")
+        crypto.decrypt_private_key(blob, [KEK], b"contract:2")
+
+
+def test_a_sealed_value_names_the_key_that_sealed_it():
+    blob = crypto.seal(b"token", KEK, b"setting:x")
+    assert crypto.sealed_by(blob) == crypto.key_id(KEK) != crypto.key_id(OTHER_KEK)
+    assert KEK not in blob and crypto.key_id(KEK) != KEK[:8]
+    assert crypto.unseal(blob, [OTHER_KEK, KEK], b"setting:x") == b"token"  # any accepted key, by its id
+
+
+def test_a_tampered_key_id_does_not_open():
+    blob = bytearray(crypto.seal(b"token", KEK, b"setting:x"))
+    blob[1:9] = crypto.key_id(OTHER_KEK)
     with pytest.raises(InvalidTag):
-        crypto.decrypt_private_key(blob, SECRET, b"contract:2")
+        crypto.unseal(bytes(blob), [KEK, OTHER_KEK], b"setting:x")
+
+
+@pytest.mark.parametrize("text", [KEK_TEXT, KEK_TEXT + "="])
+def test_key_encryption_key_is_32_bytes_in_base64url(text):
+    assert crypto.parse_key_encryption_key(text) == KEK
+
+
+@pytest.mark.parametrize("text", ["", "short", KEK_TEXT[:-1], KEK_TEXT + "A", KEK_TEXT[:-1] + "+",
+                                  " " + KEK_TEXT, KEK_TEXT[:-1] + "é"])
+def test_anything_else_is_not_a_key_encryption_key(text):
+    with pytest.raises(ValueError) as error:
+        crypto.parse_key_encryption_key(text)
+    assert "32 байта" in str(error.value)
