@@ -3,7 +3,7 @@ import uuid
 
 from cryptography import x509
 
-from .. import audit, crypto, errors
+from .. import audit, clock, crypto, errors
 from ..extensions import db
 from ..lifecycle import ContractStatus, status_label, transition
 from ..models import Contract, utcnow
@@ -43,7 +43,7 @@ def activate(contract_id: int, actor: str) -> Contract:
         contract.activated_at = utcnow()
         transition(contract, ContractStatus.AWAITING_TERMINALS, actor,
                    details=f"сертификат {crypto.describe_subject(certificate.subject)}, "
-                           f"действует до {certificate.not_valid_after_utc:%d.%m.%Y}")
+                           f"действует до {clock.local(certificate.not_valid_after_utc):%d.%m.%Y %H:%M} ({clock.label()})")
         db.session.commit()
     except errors.SisError as error:
         audit.record_now(actor, "contract", contract_id, ACTION, "error", str(error))
