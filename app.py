@@ -5,6 +5,7 @@ from flask import Flask
 
 from admin_views import register_admin
 from jobs.scheduler import register_jobs
+from stoloto import settings
 from stoloto.api import api
 from stoloto.cli import register_commands
 from stoloto.config import build_config
@@ -17,6 +18,7 @@ from stoloto.models import User
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = build_config(overrides)
+    settings.check_environment(config)
     app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder=None,
                 template_folder="templates")
     app.config.update(config)

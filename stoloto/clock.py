@@ -18,7 +18,7 @@ def load_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SisError("CONFIG_INVALID", f"SIS_TIMEZONE: неизвестный часовой пояс «{name}».",
+        raise SisError("CONFIG_INVALID", f"Переменная окружения SIS_TIMEZONE: неизвестный часовой пояс «{name}».",
                        "Укажите часовой пояс из базы IANA, например Europe/Moscow, и запустите СИ снова.") from None
 
 
