@@ -5,10 +5,12 @@ from flask import Flask
 
 from admin_views import register_admin
 from jobs.scheduler import register_jobs
+from stoloto import settings
 from stoloto.api import api
 from stoloto.cli import register_commands
 from stoloto.config import build_config
 from stoloto.database import configure_engine
+from stoloto.errors import SisError
 from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
 from stoloto.models import User
@@ -16,6 +18,7 @@ from stoloto.models import User
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = build_config(overrides)
+    settings.check_environment(config)
     app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder=None,
                 template_folder="templates")
     app.config.update(config)
@@ -36,7 +39,7 @@ def register_extensions(app: Flask) -> None:
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=lambda: "ru", timezone_selector=lambda: "Europe/Moscow")
+    babel.init_app(app, locale_selector=lambda: "ru")  # the time zone is BABEL_DEFAULT_TIMEZONE = SIS_TIMEZONE
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_view"
     login_manager.login_message = "Войдите, чтобы продолжить."
@@ -55,6 +58,14 @@ def bootstrap_admin(app: Flask) -> None:
               "*** Сохраните его: повторно он показан не будет.\n", file=sys.stderr, flush=True)
 
 
+def create_app_or_exit() -> Flask:
+    """create_app() for a process's entry point: a configuration error ends it with the Russian message."""
+    try:
+        return create_app()
+    except SisError as error:
+        raise SystemExit(f"*** СИ Столото не запущен: {error}") from None
+
+
 _app: Flask | None = None
 
 
@@ -64,6 +75,6 @@ def __getattr__(name: str):
     global _app
     if name == "app":
         if _app is None:
-            _app = create_app()
+            _app = create_app_or_exit()
         return _app
     raise AttributeError(name)

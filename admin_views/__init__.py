@@ -5,12 +5,14 @@ from flask_admin import Admin
 from flask_admin import babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 
+from stoloto import clock
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 
 from .audit import AuditView
 from .auth import AuthView
 from .contracts import ContractView
+from .formatters import local_time
 from .home import HomeView
 from .registers import CashRegisterView
 from .settings import SettingsView
@@ -31,6 +33,8 @@ def _use_our_wording() -> None:
 
 def register_admin(app) -> Admin:
     _use_our_wording()
+    app.add_template_filter(local_time)  # templates show stored UTC moments in SIS_TIMEZONE
+    app.add_template_global(clock.label, "zone_label")
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
                   theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))

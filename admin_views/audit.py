@@ -1,5 +1,5 @@
 """The "Журнал": the audit log, read-only."""
-from .formatters import datetime_formatter
+from .formatters import datetime_formatter, in_zone
 from .security import SecureModelView
 
 
@@ -11,7 +11,7 @@ class AuditView(SecureModelView):
     column_default_sort = ("id", True)
     column_list = ("created_at", "actor", "object_type", "object_id", "action", "result", "details")
     column_labels = {
-        "created_at": "Время (UTC)", "actor": "Кто", "object_type": "Объект", "object_id": "№ объекта",
+        "created_at": in_zone("Время"), "actor": "Кто", "object_type": "Объект", "object_id": "№ объекта",
         "action": "Действие", "result": "Результат", "details": "Подробности",
     }
     column_filters = ("actor", "object_type", "action", "result", "created_at")

@@ -19,7 +19,7 @@ from stoloto.models import AuditEvent, Contract, TerminalBatch
 from stoloto.services import activation, contracts, terminals
 from stoloto.services.contracts import ContractInput
 
-from .formatters import date_formatter, datetime_formatter
+from .formatters import date_formatter, datetime_formatter, in_zone
 from .security import SecureModelView, actor, delete_or_show, require_can_act, save_or_show, show_error
 
 
@@ -80,9 +80,9 @@ class ContractView(SecureModelView):
     column_labels = {
         "number": "Номер договора", "contract_date": "Дата заключения договора",
         "agent_inn": "ИНН агента", "agent_name": "Наименование агента", "comment": "Комментарий",
-        "status": "Статус", "created_at": "Создан", "updated_at": "Изменён",
+        "status": "Статус", "created_at": in_zone("Создан"), "updated_at": in_zone("Изменён"),
         "key_algorithm": "Алгоритм ключа", "public_key_fingerprint": "Отпечаток открытого ключа (SHA-256)",
-        "csr_pem": "Запрос на сертификат", "appendix_generated_at": "Приложение №5 сформировано",
+        "csr_pem": "Запрос на сертификат", "appendix_generated_at": in_zone("Приложение №5 сформировано"),
     }
     column_filters = [FilterEqual(Contract.status, "Статус",
                                   options=[(status.value, label) for status, label in STATUS_LABELS.items()])]

@@ -7,6 +7,8 @@ from flask_login import current_user
 from stoloto.errors import SisError
 from stoloto.services import stores
 
+from .formatters import LocalTimeFilters
+
 
 def show_error(error: SisError) -> None:
     """Flashes a SisError: its message, then what to do about it."""
@@ -72,6 +74,7 @@ class SecureModelView(LoginRequired, ModelView):
 
     page_size = 50
     can_set_page_size = True
+    filter_converter = LocalTimeFilters()  # a typed date-time is SIS_TIMEZONE time, like the ones shown
 
     @expose("/")
     def index_view(self):

@@ -5,7 +5,7 @@ from wtforms import PasswordField, SelectField, StringField
 from stoloto.models import ROLE_LABELS
 from stoloto.services import users
 
-from .formatters import datetime_formatter
+from .formatters import datetime_formatter, in_zone
 from .security import AdminOnly, SecureModelView, actor, save_or_show
 
 
@@ -19,7 +19,7 @@ class UserView(AdminOnly, SecureModelView):
     can_edit = False
     can_delete = False
     column_list = ("login", "role", "active", "created_at")
-    column_labels = {"login": "Логин", "role": "Роль", "active": "Активен", "created_at": "Создан"}
+    column_labels = {"login": "Логин", "role": "Роль", "active": "Активен", "created_at": in_zone("Создан")}
     column_formatters = {"role": lambda v, c, m, n: ROLE_LABELS.get(m.role, m.role),
                          "created_at": datetime_formatter}
     form = UserForm

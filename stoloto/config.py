@@ -4,6 +4,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from .clock import DEFAULT_ZONE, load_zone
 from .crypto import parse_key_encryption_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "ru",
-        "BABEL_DEFAULT_TIMEZONE": "Europe/Moscow",
+        # Every time the panel shows is in this zone; the database keeps UTC.
+        "SIS_TIMEZONE": os.environ.get("SIS_TIMEZONE") or DEFAULT_ZONE,
         "FLASK_ADMIN_SWATCH": "default",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SIS_BOOTSTRAP_ADMIN": os.environ.get("SIS_BOOTSTRAP_ADMIN", "1") != "0",
@@ -124,6 +126,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "SIS_KEY_ENCRYPTION_KEY": os.environ.get("SIS_KEY_ENCRYPTION_KEY", ""),
     }
     config.update(overrides or {})
+    load_zone(config["SIS_TIMEZONE"])  # an unknown zone stops the start, not the first page that shows a time
+    config["BABEL_DEFAULT_TIMEZONE"] = config["SIS_TIMEZONE"]
     if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A database server may restart under us; a SQLite file cannot drop a connection.
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **config["SQLALCHEMY_ENGINE_OPTIONS"]}

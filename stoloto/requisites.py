@@ -42,10 +42,11 @@ def parse_date(value) -> date:
     raise ValueError("Введите существующую дату в формате ДД.ММ.ГГГГ, например 15.01.2026.")
 
 
-def check_contract_date(value: date | None, today: date | None = None) -> str | None:
+def check_contract_date(value: date | None, today: date) -> str | None:
+    """`today` is the date in SIS_TIMEZONE: the server's own clock may still be on yesterday."""
     if value is None:
         return None
-    if value > (today or date.today()):
+    if value > today:
         return "Дата заключения договора не может быть в будущем."
     if value.year < 1990:
         return "Дата заключения договора слишком ранняя."

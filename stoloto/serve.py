@@ -36,8 +36,8 @@ def main() -> None:
 
     for line in start_stands(args.stoloto_stand_port, args.set_stand_port):
         print(f" * {line}", flush=True)
-    from app import create_app
-    app = create_app()
+    from app import create_app_or_exit
+    app = create_app_or_exit()
     print(f" * СИ Столото: http://{args.host}:{args.port}/", flush=True)
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
 

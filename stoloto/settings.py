@@ -186,3 +186,16 @@ def save(raw_values: dict, actor: str) -> list[str]:
     db.session.commit()
     forget()
     return changed
+
+
+def check_environment(config: dict) -> None:
+    """The first values given by the environment obey the rules of «Настройки»: a bad one stops the start,
+    instead of reaching a «Настройки» page that refuses every save."""
+    for key, variable in CONFIG_DEFAULTS.items():
+        if not config.get(variable):
+            continue
+        try:
+            parse(BY_KEY[key], config[variable])
+        except errors.SisError as error:
+            raise errors.SisError("CONFIG_INVALID", f"Переменная окружения {variable}: {error.fields[key]}",
+                                  "Исправьте её значение и запустите СИ снова.") from None

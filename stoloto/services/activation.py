@@ -3,7 +3,7 @@ import uuid
 
 from cryptography import x509
 
-from .. import audit, crypto, errors
+from .. import audit, clock, crypto, errors
 from ..extensions import db
 from ..lifecycle import ContractStatus, status_label, transition
 from ..models import Contract, utcnow
@@ -11,7 +11,6 @@ from .contracts import get_contract
 from .gateway import outcome_error, stoloto_client
 
 ACTION = "Активация"
-
 
 
 def activate(contract_id: int, actor: str) -> Contract:
@@ -35,6 +34,8 @@ def activate(contract_id: int, actor: str) -> Contract:
         db.session.commit()
     try:
         if not outcome.ok:
+            if outcome.code == "CONTRACT_NOT_FOUND":
+                raise _not_found(contract, outcome)
             raise outcome_error(outcome, "активации договора")
         certificate = _checked_certificate(contract, outcome.data["certificate"], outcome.data["ca_certificate"])
         contract.certificate_pem = outcome.data["certificate"]
@@ -43,7 +44,7 @@ def activate(contract_id: int, actor: str) -> Contract:
         contract.activated_at = utcnow()
         transition(contract, ContractStatus.AWAITING_TERMINALS, actor,
                    details=f"сертификат {crypto.describe_subject(certificate.subject)}, "
-                           f"действует до {certificate.not_valid_after_utc:%d.%m.%Y}")
+                           f"действует до {clock.local(certificate.not_valid_after_utc):%d.%m.%Y %H:%M} ({clock.label()})")
         db.session.commit()
     except errors.SisError as error:
         audit.record_now(actor, "contract", contract_id, ACTION, "error", str(error))
@@ -58,9 +59,21 @@ def _checked_certificate(contract: Contract, pem: str, ca_pem: str) -> x509.Cert
     except ValueError:
         raise _failure("BAD_CERTIFICATE", "Столото вернул нечитаемый сертификат.") from None
     if crypto.public_key_fingerprint(certificate.public_key()) != contract.public_key_fingerprint:
-        raise _failure("CERTIFICATE_KEY_MISMATCH", "Сертификат Столото выдан не на ключ этого договора.")
+        raise _failure("CERTIFICATE_KEY_MISMATCH", "Столото выдал сертификат не на ключ этого договора.")
     return certificate
 
 
 def _failure(code: str, message: str) -> errors.SisError:
-    return errors.SisError(code, message, "Обратитесь в службу поддержки.")
+    # Nothing is stored: the next «Активировать договор» is a new request to Stoloto.
+    return errors.SisError(code, message, "Договор остаётся в статусе «Ожидание активации». Повторите активацию "
+                                          "позже; если ошибка повторяется, обратитесь в службу поддержки Столото.")
+
+
+def _not_found(contract: Contract, outcome) -> errors.SisError:
+    # A new contract is usually not yet registered at Stoloto; a mistyped requisite is the other cause.
+    return errors.SisError(
+        outcome.code, f"Столото не нашёл договор № {contract.number} (код {outcome.code}).",
+        "Если договор новый, скорее всего, он ещё не зарегистрирован в Столото: дождитесь, пока Столото "
+        "зарегистрирует его по «Приложению №5», и повторите активацию позже. Если договор уже "
+        "зарегистрирован, проверьте номер, дату заключения и ИНН агента, исправьте их и активируйте "
+        "договор повторно.")

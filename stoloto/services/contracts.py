@@ -5,7 +5,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import appendix, audit, crypto, errors, requisites
+from .. import appendix, audit, clock, crypto, errors, requisites
 from ..extensions import db
 from ..lifecycle import DELETABLE, REQUISITES_EDITABLE, ContractStatus, status_label, transition
 from ..models import Contract, utcnow
@@ -50,7 +50,7 @@ def clean_input(raw: ContractInput, editing: Contract | None = None) -> Contract
             problems["contract_date"] = str(exc)
     for name, message in (
         ("number", requisites.check_number(data.number)),
-        ("contract_date", requisites.check_contract_date(data.contract_date)),
+        ("contract_date", requisites.check_contract_date(data.contract_date, clock.today())),
         ("agent_inn", requisites.check_inn(data.agent_inn)),
     ):
         if message and name not in problems:
@@ -175,7 +175,7 @@ def _issue_documents(contract: Contract, key) -> None:
         fingerprint=crypto.format_fingerprint(contract.public_key_fingerprint),
         csr_subject=crypto.describe_subject(csr.subject),
         csr_pem=contract.csr_pem,
-        generated_at=generated_at,
+        generated_at=clock.local(generated_at),  # «Дата формирования» is the user's date, not UTC's
     ))
     contract.appendix_generated_at = generated_at
 

@@ -49,7 +49,13 @@ ERROR_STATUSES = {
 API_ENDPOINTS = ("activate", "batches", "registration")
 # "delay_after": do the work (and store it for idempotency), then hold the answer back — the
 # window in which a client may die after Stoloto issued something but before it saved it.
-FAULT_KINDS = ("delay", "delay_after", "status", "garbage", "html502", "drop", "error")
+# "certificate" (activate only): 200 ACTIVATED with a certificate the client must refuse, one for
+# another key ("other_key") or one that is not a certificate at all ("malformed").
+FAULT_KINDS = ("delay", "delay_after", "status", "garbage", "html502", "drop", "error", "certificate")
+CERTIFICATE_VARIANTS = ("other_key", "malformed")
+MALFORMED_CERTIFICATE = ("-----BEGIN CERTIFICATE-----\n"
+                         "c3RhbmQgZmF1bHQ6IHRoaXMgaXMgbm90IGEgY2VydGlmaWNhdGU=\n"
+                         "-----END CERTIFICATE-----\n")
 DEFAULT_TERMINAL_LIMIT = 10_000
 MAX_BATCH = 1000
 FIRST_TERMINAL = 100_001  # shown as "0100001": 7 digits, leading zero kept
@@ -873,6 +879,19 @@ class StolotoBackend:
             return 200, {"status": "ACTIVATED", "agent_id": contract["agent_id"],
                          "certificate": contract["certificate"], "ca_certificate": self.pki.ca_pem}
 
+    def wrong_activation(self, variant: str) -> dict:
+        """The "certificate" fault: a success body whose certificate is for a stranger's key, or unreadable."""
+        if variant == "other_key":
+            stranger = ec.generate_private_key(ec.SECP256R1())
+            csr = (x509.CertificateSigningRequestBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stand fault: another key")]))
+                   .sign(stranger, hashes.SHA256()))
+            certificate = cert_pem(self.pki.sign_client_certificate(csr)).decode()
+        else:
+            certificate = MALFORMED_CERTIFICATE
+        return {"status": "ACTIVATED", "agent_id": "A-999999", "certificate": certificate,
+                "ca_certificate": self.pki.ca_pem}
+
     def _auto_register(self, db: sqlite3.Connection, key: str, fields: dict) -> sqlite3.Row:
         """Unknown contract: 404, unless auto-register mode makes it known on the spot (demo)."""
         if not self.flag("auto_register"):
@@ -1077,6 +1096,8 @@ def install_request_hooks(app: Flask, stand: "StolotoStand") -> None:
         g.fault = fault["kind"]
         if fault["kind"] == "drop":
             log.info("%s %s -> connection dropped (fault)", request.method, request.path)
+        if fault["kind"] == "certificate":
+            return json_response(200, stand.backend.wrong_activation(fault["variant"]))
         return apply_fault(fault, lambda: stand.running)
 
     @app.after_request
@@ -1174,6 +1195,12 @@ def add_control_routes(app: Flask, stand: "StolotoStand") -> None:
         if fault["kind"] == "drop" and stand.keep_alive:
             raise invalid("the 'drop' fault needs the werkzeug server (start the stand without --keep-alive)",
                           ["kind"])
+        if fault["kind"] == "certificate":
+            if fault["endpoint"] != "activate":
+                raise invalid("the 'certificate' fault answers 'activate' only", ["endpoint"])
+            fault["variant"] = data.get("variant", "other_key")
+            if fault["variant"] not in CERTIFICATE_VARIANTS:
+                raise invalid(f"'variant' must be one of: {', '.join(CERTIFICATE_VARIANTS)}", ["variant"])
         return fault
 
     add_fault_routes(app, stand.faults, parse_stand_fault)

@@ -85,13 +85,6 @@ def test_requisites_mismatch_asks_to_correct_and_activate_again(ctx, stand):
     assert status_of(contract.id) == "awaiting_terminals"
 
 
-def test_unknown_contract_is_a_requisites_error(ctx, stand):
-    contract = prepared(stand, register=False, confirm=False)
-    with pytest.raises(SisError) as error:
-        activation.activate(contract.id, "t")
-    assert error.value.code == "CONTRACT_NOT_FOUND" and "Исправьте реквизиты" in str(error.value)
-
-
 @pytest.mark.parametrize("fault, code, hint", [
     ({"kind": "delay", "seconds": 4}, "TIMEOUT", "службу поддержки"),
     ({"kind": "status", "status": 500}, "INTERNAL_ERROR", "службу поддержки"),

@@ -609,3 +609,10 @@ def test_restarted_object_keeps_its_port(tmp_path):
         assert requests.get(url + "/control/state", timeout=5).status_code == 200
     finally:
         stand.stop()
+
+
+def test_fault_certificate_answers_activation_only_with_a_known_variant(stand, tmp_path):
+    assert control(stand, "faults", {"endpoint": "batches", "kind": "certificate"}).status_code == 400
+    assert control(stand, "faults", {"endpoint": "activate", "kind": "certificate", "variant": "x"}).status_code == 400
+    assert control(stand, "faults", {"endpoint": "activate", "kind": "certificate",
+                                     "variant": "malformed"}).status_code == 201
