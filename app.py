@@ -11,7 +11,7 @@ from stoloto.config import build_config
 from stoloto.database import configure_engine
 from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
-from stoloto.models import User
+from stoloto.services.users import user_of_session
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -40,7 +40,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_view"
     login_manager.login_message = "Войдите, чтобы продолжить."
-    login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
+    # The session names a per-user token, not the id: logout, deactivation and a new password end it.
+    login_manager.user_loader(user_of_session)
 
 
 def bootstrap_admin(app: Flask) -> None:
