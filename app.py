@@ -12,6 +12,7 @@ from stoloto.database import configure_engine
 from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
 from stoloto.services.users import user_of_session
+from stoloto.web_security import register_security
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -20,6 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                 template_folder="templates")
     app.config.update(config)
     app.json.ensure_ascii = False  # Russian messages readable in API answers
+    register_security(app)
     register_extensions(app)
     register_admin(app)
     app.register_blueprint(api)

@@ -7,6 +7,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
+from stoloto.web_security import csp_nonce
 
 from .audit import AuditView
 from .auth import AuthView
@@ -33,7 +34,7 @@ def register_admin(app) -> Admin:
     _use_our_wording()
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
-                  theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))
+                  theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True), csp_nonce_generator=csp_nonce)
     admin.add_view(ContractView(Contract, db, name="Договоры", category=ADMINISTRATION,
                                 endpoint="contracts", url="/contracts"))
     admin.add_view(StoreView(Store, db, name="Магазины", endpoint="stores", url="/stores"))

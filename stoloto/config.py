@@ -31,6 +31,7 @@ def load_secret_key(folder: Path) -> str:
 
 def build_config(overrides: dict | None = None) -> dict:
     folder = instance_path()
+    behind_proxy = os.environ.get("SIS_BEHIND_PROXY", "0") == "1"
     config = {
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'sis.db'}",
         # Threaded servers and the job share the pool; size it for a busy server, not the default 5.
@@ -38,6 +39,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "SECRET_KEY": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Behind a TLS proxy browsers speak HTTPS only: the session cookie must never travel in clear.
+        "SIS_BEHIND_PROXY": behind_proxy,
+        "SESSION_COOKIE_SECURE": behind_proxy,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
