@@ -17,7 +17,7 @@ from stoloto.web_security import register_security
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = build_config(overrides)
-    app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder=None,
+    app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder="static",
                 template_folder="templates")
     app.config.update(config)
     app.json.ensure_ascii = False  # Russian messages readable in API answers

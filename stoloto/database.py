@@ -29,4 +29,7 @@ def _create_private(path: str | None) -> None:
     """
     if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
         return
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except FileNotFoundError:
+        return  # no such folder: SQLite says so in its own words on the first connection

@@ -4,10 +4,11 @@ import secrets
 from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-# Scripts only from SIS itself and only with this response's nonce: no inline handlers, no 'unsafe-inline'.
-# Styles allow inline attributes: Flask-Admin's bundled widgets (select2, the date picker) write them.
+# Scripts and styles only from SIS itself and with this response's nonce: no 'unsafe-inline', so no inline
+# event handlers or style attributes in templates (static/sis.js does what Flask-Admin's onclick did).
+# Scripts may still set element.style (the date picker, select2 do): the CSP does not cover that.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
     "img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
