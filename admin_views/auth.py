@@ -52,6 +52,6 @@ class AuthView(BaseView):
     @expose("/logout", methods=("POST",))
     def logout_view(self):
         if current_user.is_authenticated:
-            users.end_sessions(current_user._get_current_object(), actor())
+            users.end_sessions(current_user.id, actor())
         logout_user()
         return redirect(url_for(".login_view"))

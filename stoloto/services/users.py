@@ -168,8 +168,9 @@ def user_of_session(token: str) -> User | None:
     return db.session.scalar(select(User).where(User.session_token == token, User.active.is_(True)))
 
 
-def end_sessions(user: User, actor: str) -> None:
+def end_sessions(user_id: int, actor: str) -> None:
     """Logout: every session of this user ends, copies of the cookie included."""
+    user = db.session.get(User, user_id)
     user.session_token = None
     audit.record(actor, "user", user.id, "Выход из системы")
     db.session.commit()
