@@ -13,16 +13,18 @@ from stoloto.database import configure_engine
 from stoloto.errors import SisError
 from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
-from stoloto.models import User
+from stoloto.services.users import user_of_session
+from stoloto.web_security import register_security
 
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = build_config(overrides)
     settings.check_environment(config)
-    app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder=None,
+    app = Flask(__name__, instance_path=config["SIS_INSTANCE_PATH"], static_folder="static",
                 template_folder="templates")
     app.config.update(config)
     app.json.ensure_ascii = False  # Russian messages readable in API answers
+    register_security(app)
     register_extensions(app)
     register_admin(app)
     app.register_blueprint(api)
@@ -43,7 +45,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_view"
     login_manager.login_message = "Войдите, чтобы продолжить."
-    login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
+    # The session names a per-user token, not the id: logout, deactivation and a new password end it.
+    login_manager.user_loader(user_of_session)
 
 
 def bootstrap_admin(app: Flask) -> None:

@@ -1,13 +1,16 @@
 """Flask-Admin views: a thin layer over the services in `stoloto`."""
 from pathlib import Path
 
+import flask_admin
 from flask_admin import Admin
 from flask_admin import babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
 from stoloto import clock
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
+from stoloto.web_security import csp_nonce
 
 from .audit import AuditView
 from .auth import AuthView
@@ -22,6 +25,7 @@ from .users import UserView
 
 ADMINISTRATION = "Администрирование"
 TRANSLATIONS = str(Path(__file__).resolve().parent.parent / "translations")
+FLASK_ADMIN_TEMPLATES = str(Path(flask_admin.__file__).resolve().parent / "templates" / "bootstrap4")
 
 
 def _use_our_wording() -> None:
@@ -31,13 +35,21 @@ def _use_our_wording() -> None:
         admin_babel.domain._translation_directories = [*directories, TRANSLATIONS]
 
 
+def _reach_flask_admins_own_templates(app) -> None:
+    # templates/admin/ replaces a few of Flask-Admin's macro files (no inline scripts under the CSP);
+    # each imports the macros it leaves alone from the original, reachable as flask_admin/admin/….
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, PrefixLoader({"flask_admin": FileSystemLoader(
+        FLASK_ADMIN_TEMPLATES)})])
+
+
 def register_admin(app) -> Admin:
     _use_our_wording()
     app.add_template_filter(local_time)  # templates show stored UTC moments in SIS_TIMEZONE
     app.add_template_global(clock.label, "zone_label")
+    _reach_flask_admins_own_templates(app)
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
-                  theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))
+                  theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True), csp_nonce_generator=csp_nonce)
     admin.add_view(ContractView(Contract, db, name="Договоры", category=ADMINISTRATION,
                                 endpoint="contracts", url="/contracts"))
     admin.add_view(StoreView(Store, db, name="Магазины", endpoint="stores", url="/stores"))

@@ -1,16 +1,17 @@
 """Login and logout pages."""
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, request, url_for
+from flask import redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from stoloto import audit
-from stoloto.extensions import db
+from stoloto.errors import SisError
 from stoloto.services import users
+
+from .security import actor, show_error
 
 
 class LoginForm(FlaskForm):
@@ -39,16 +40,18 @@ class AuthView(BaseView):
             return redirect(_safe_next(request.args.get("next")))
         form = LoginForm()
         if form.validate_on_submit():
-            user = users.authenticate(form.login.data, form.password.data)
-            if user is not None:
-                login_user(user)
-                audit.record(user.login, "user", user.id, "Вход в систему")
-                db.session.commit()
-                return redirect(_safe_next(request.args.get("next")))
-            flash("Неверный логин или пароль.", "danger")
+            try:
+                user = users.authenticate(form.login.data, form.password.data, request.remote_addr)
+            except SisError as error:
+                show_error(error)
+                return self.render("login.html", form=form), 429 if error.code == "LOGIN_THROTTLED" else 200
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
         return self.render("login.html", form=form)
 
     @expose("/logout", methods=("POST",))
     def logout_view(self):
+        if current_user.is_authenticated:
+            users.end_sessions(current_user.id, actor())
         logout_user()
         return redirect(url_for(".login_view"))

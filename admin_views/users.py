@@ -1,6 +1,6 @@
-"""Users of SIS (administrators only): list and add; passwords are stored as hashes."""
+"""Users of SIS (administrators only): list, add, change role, deactivate, set a new password."""
 from flask_admin.form import BaseForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField
 
 from stoloto.models import ROLE_LABELS
 from stoloto.services import users
@@ -15,8 +15,14 @@ class UserForm(BaseForm):
     password = PasswordField("Пароль")
 
 
+class UserEditForm(BaseForm):
+    role = SelectField("Роль", choices=list(ROLE_LABELS.items()))
+    active = BooleanField("Активен", description="Отключение завершает все сеансы пользователя.")
+    password = PasswordField("Новый пароль", description="Оставьте пустым, чтобы не менять. "
+                                                         "Новый пароль завершает все сеансы пользователя.")
+
+
 class UserView(AdminOnly, SecureModelView):
-    can_edit = False
     can_delete = False
     column_list = ("login", "role", "active", "created_at")
     column_labels = {"login": "Логин", "role": "Роль", "active": "Активен", "created_at": in_zone("Создан")}
@@ -24,6 +30,13 @@ class UserView(AdminOnly, SecureModelView):
                          "created_at": datetime_formatter}
     form = UserForm
 
+    def get_edit_form(self):
+        return UserEditForm  # the login stays as created; the password is new or left as it is
+
     def create_model(self, form):
         return save_or_show(form, lambda: users.create_user(form.login.data, form.role.data, form.password.data,
                                                              actor()))
+
+    def update_model(self, form, model):
+        return save_or_show(form, lambda: users.update_user(model.id, form.role.data, form.active.data,
+                                                             form.password.data, actor()))

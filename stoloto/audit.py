@@ -5,6 +5,7 @@ from .extensions import db
 from .models import AuditEvent
 
 SYSTEM_ACTOR = "система"
+ANONYMOUS_ACTOR = "аноним"  # before a login succeeds nobody is known
 _INSERT = insert(AuditEvent.__table__)
 
 

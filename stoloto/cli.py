@@ -27,15 +27,44 @@ def users_group() -> None:
 @click.option("--role", type=click.Choice(list(ROLE_LABELS)), required=True)
 @click.option("--password-stdin", is_flag=True, help="Прочитать пароль из стандартного ввода.")
 def create_user_command(login: str, role: str, password_stdin: bool) -> None:
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Пароль", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     try:
         users.create_user(login, role, password, actor="cli")
     except SisError as error:
-        raise click.ClickException("; ".join(error.fields.values()) or error.message) from None
+        raise click.ClickException(_error_text(error)) from None
     click.echo(f"Пользователь {login} создан, роль {role}.")
+
+
+@users_group.command("set-password", help="Задать пользователю новый пароль; его сеансы завершаются.")
+@click.argument("login")
+@click.option("--password-stdin", is_flag=True, help="Прочитать пароль из стандартного ввода.")
+def set_password_command(login: str, password_stdin: bool) -> None:
+    password = _read_password(password_stdin)
+    try:
+        users.set_password(login, password, actor="cli")
+    except SisError as error:
+        raise click.ClickException(_error_text(error)) from None
+    click.echo(f"Пароль пользователя {login} изменён, его сеансы завершены.")
+
+
+@users_group.command("deactivate", help="Отключить пользователя; его сеансы завершаются.")
+@click.argument("login")
+def deactivate_command(login: str) -> None:
+    try:
+        users.deactivate(login, actor="cli")
+    except SisError as error:
+        raise click.ClickException(_error_text(error)) from None
+    click.echo(f"Пользователь {login} отключён, его сеансы завершены.")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Пароль", hide_input=True, confirmation_prompt=True)
+
+
+def _error_text(error: SisError) -> str:
+    return "; ".join(error.fields.values()) or error.message
 
 
 @click.group("terminals", cls=AppGroup, help="Номера терминалов Столото.")

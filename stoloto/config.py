@@ -98,6 +98,7 @@ def check_key_encryption_keys(from_env: str, folder: Path) -> None:
 
 def build_config(overrides: dict | None = None) -> dict:
     folder = instance_path()
+    behind_proxy = os.environ.get("SIS_BEHIND_PROXY", "0") == "1"
     config = {
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'sis.db'}",
         # Threaded servers and the job share the pool; size it for a busy server, not the default 5.
@@ -105,6 +106,9 @@ def build_config(overrides: dict | None = None) -> dict:
         "SECRET_KEY": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Behind a TLS proxy browsers speak HTTPS only: the session cookie must never travel in clear.
+        "SIS_BEHIND_PROXY": behind_proxy,
+        "SESSION_COOKIE_SECURE": behind_proxy,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,

@@ -1,4 +1,6 @@
 """Engine settings: WAL and a busy timeout for SQLite, so web, jobs and API can share one file."""
+import os
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -8,6 +10,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15000
 def configure_engine(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return
+    _create_private(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, connection_record):
@@ -17,3 +20,16 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def _create_private(path: str | None) -> None:
+    """Creates the database file 0600 (like instance/secret_key): it holds password hashes and keys.
+
+    SQLite creates the -wal and -shm files with the database file's own mode, so they are private too.
+    """
+    if not path or path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except FileNotFoundError:
+        return  # no such folder: SQLite says so in its own words on the first connection

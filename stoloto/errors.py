@@ -1,6 +1,8 @@
 """Error values: a code, a Russian message and what the user should do next."""
 from dataclasses import dataclass, field
 
+from .plural import plural
+
 
 @dataclass
 class SisError(Exception):
@@ -47,3 +49,12 @@ def not_found(what: str) -> SisError:
 
 def forbidden() -> SisError:
     return SisError("FORBIDDEN", "Недостаточно прав для этого действия.")
+
+
+def login_failed() -> SisError:
+    return SisError("LOGIN_FAILED", "Неверный логин или пароль.")
+
+
+def login_throttled(minutes: int) -> SisError:
+    return SisError("LOGIN_THROTTLED", "Слишком много неудачных попыток входа, повторите через "
+                                       f"{plural(minutes, 'минуту', 'минуты', 'минут')}.")

@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 from flask_login import UserMixin
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
 from .extensions import db
 
@@ -26,12 +26,15 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(db.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the session cookie names instead of the id: a new value (or none) ends every session at once.
+    session_token: Mapped[str | None] = mapped_column(db.String(64), unique=True)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+        self.session_token = None
 
-    def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+    def get_id(self) -> str | None:
+        return self.session_token
 
     @property
     def is_active(self) -> bool:
@@ -48,6 +51,17 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.login
+
+
+class LoginFailure(db.Model):
+    """A failed login in the last minutes: counted per login and per address to throttle guessing."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(db.String(64), index=True)
+    address: Mapped[str] = mapped_column(db.String(64), index=True)
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Contract(db.Model):

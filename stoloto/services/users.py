@@ -1,15 +1,31 @@
-"""Users and roles: administrator, operator, viewer."""
+"""Users and roles (administrator, operator, viewer), their logins and sessions."""
+import math
 import re
 import secrets
+from datetime import timedelta
+from functools import cache
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError
+# Called through the module so that every password check, real or dummy, is the same call.
+from werkzeug import security
 
 from .. import audit, errors
 from ..extensions import db
 from ..models import ROLE_ADMIN as ADMIN
-from ..models import ROLE_LABELS, User
+from ..models import ROLE_LABELS, LoginFailure, User, utcnow
+
 MIN_PASSWORD_LENGTH = 8
+# After this many failed logins for one login, or from one address, within the window, logins wait.
+FAILED_LOGIN_LIMIT = 10
+FAILED_LOGIN_WINDOW = timedelta(minutes=15)
+FAILED_LOGIN = "Неудачный вход"
+
+
+def _password_problems(password: str | None) -> dict[str, str]:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        return {"password": f"Пароль не короче {MIN_PASSWORD_LENGTH} символов."}
+    return {}
 
 
 def create_user(login: str, role: str, password: str, actor: str = audit.SYSTEM_ACTOR) -> User:
@@ -19,8 +35,7 @@ def create_user(login: str, role: str, password: str, actor: str = audit.SYSTEM_
         problems["login"] = "Логин: латинские буквы, цифры и символы _ . @ -, не длиннее 64."
     if role not in ROLE_LABELS:
         problems["role"] = "Роль: admin, operator или viewer."
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        problems["password"] = f"Пароль не короче {MIN_PASSWORD_LENGTH} символов."
+    problems.update(_password_problems(password))
     if problems:
         raise errors.invalid(problems)
     user = User(login=login, role=role)
@@ -50,8 +65,112 @@ def bootstrap_admin() -> str | None:
     return password
 
 
-def authenticate(login: str, password: str) -> User | None:
-    user = db.session.scalar(select(User).where(User.login == (login or "").strip()))
-    if user is None or not user.active or not user.check_password(password or ""):
-        return None
+def update_user(user_id: int, role: str, active: bool, new_password: str | None, actor: str) -> User:
+    """Changes a user's role, activity or password; deactivation and a new password end their sessions."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise errors.not_found("Пользователь")
+    problems = {} if role in ROLE_LABELS else {"role": "Роль: admin, operator или viewer."}
+    if new_password:
+        problems.update(_password_problems(new_password))
+    if problems:
+        raise errors.invalid(problems)
+    changes = []
+    if role != user.role:
+        changes.append(f"роль {role}")
+        user.role = role
+    if active != user.active:
+        changes.append("активен" if active else "отключён, сеансы завершены")
+        user.active = active
+        if not active:
+            user.session_token = None
+    if new_password:
+        changes.append("пароль изменён, сеансы завершены")
+        user.set_password(new_password)
+    if changes:
+        audit.record(actor, "user", user.id, "Изменение пользователя", details=f"{user.login}: {', '.join(changes)}")
+    db.session.commit()
     return user
+
+
+def _by_login(login: str) -> User:
+    user = db.session.scalar(select(User).where(User.login == login))
+    if user is None:
+        raise errors.not_found(f"Пользователь {login}")
+    return user
+
+
+def set_password(login: str, password: str, actor: str) -> User:
+    """A new password from the command line; the user's sessions end."""
+    user = _by_login(login)
+    if problems := _password_problems(password):
+        raise errors.invalid(problems)
+    return update_user(user.id, user.role, user.active, password, actor)
+
+
+def deactivate(login: str, actor: str) -> User:
+    """The user can no longer log in; their sessions end."""
+    user = _by_login(login)
+    return update_user(user.id, user.role, False, None, actor)
+
+
+@cache
+def _dummy_hash() -> str:
+    return security.generate_password_hash(secrets.token_urlsafe(16))
+
+
+def _must_wait(column, value: str, now) -> timedelta | None:
+    """How long until fewer than the limit of failures remain in the window, or None if not over it."""
+    recent = db.session.scalars(
+        select(LoginFailure.failed_at).where(column == value, LoginFailure.failed_at > now - FAILED_LOGIN_WINDOW)
+        .order_by(LoginFailure.failed_at.desc()).limit(FAILED_LOGIN_LIMIT)).all()
+    return recent[-1] + FAILED_LOGIN_WINDOW - now if len(recent) == FAILED_LOGIN_LIMIT else None
+
+
+def _journal_failure(user: User | None, login: str, address: str, note: str = "") -> None:
+    # The login tried and the address, never the password; the actor is unknown until a login succeeds.
+    details = f"логин «{login}», адрес {address}" + (f"; {note}" if note else "")
+    audit.record(audit.ANONYMOUS_ACTOR, "user", user.id if user else None, FAILED_LOGIN, "error", details)
+
+
+def authenticate(login: str, password: str, address: str) -> User:
+    """The user these credentials belong to, with a session token; raises LOGIN_FAILED or LOGIN_THROTTLED.
+
+    Failures are counted in the database, so the limit holds across every serving process.
+    """
+    login, address = (login or "").strip()[:64], (address or "")[:64]
+    now = utcnow()
+    waits = [wait for wait in (_must_wait(LoginFailure.login, login, now),
+                               _must_wait(LoginFailure.address, address, now)) if wait]
+    if waits:
+        _journal_failure(None, login, address, "попытки приостановлены")
+        db.session.commit()
+        raise errors.login_throttled(max(1, math.ceil(max(waits).total_seconds() / 60)))
+    user = db.session.scalar(select(User).where(User.login == login))
+    # An unknown login costs the same hash check as a known one: timing must not tell which logins exist.
+    password_matches = security.check_password_hash(user.password_hash if user else _dummy_hash(), password or "")
+    if user is None or not user.active or not password_matches:
+        db.session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - FAILED_LOGIN_WINDOW))
+        db.session.add(LoginFailure(login=login, address=address, failed_at=now))
+        _journal_failure(user, login, address)
+        db.session.commit()
+        raise errors.login_failed()
+    db.session.execute(delete(LoginFailure).where(LoginFailure.login == login))
+    if user.session_token is None:
+        user.session_token = secrets.token_urlsafe(32)
+    audit.record(user.login, "user", user.id, "Вход в систему", details=f"адрес {address}")
+    db.session.commit()
+    return user
+
+
+def user_of_session(token: str) -> User | None:
+    """The active user a session cookie names; None once they logged out, were deactivated or changed password."""
+    return db.session.scalar(select(User).where(User.session_token == token, User.active.is_(True)))
+
+
+def end_sessions(user_id: int, actor: str) -> None:
+    """Logout: every session of this user ends, copies of the cookie included."""
+    user = db.session.get(User, user_id)
+    user.session_token = None
+    audit.record(actor, "user", user.id, "Выход из системы")
+    db.session.commit()

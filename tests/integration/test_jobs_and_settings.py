@@ -74,7 +74,7 @@ def test_cli_creates_users_from_stdin(app):
     assert result.exit_code == 0, result.output
     from stoloto.services.users import authenticate
     with app.app_context():
-        assert authenticate("kassir", "very-secret-1").role == "viewer"
+        assert authenticate("kassir", "very-secret-1", "127.0.0.1").role == "viewer"
     again = runner.invoke(args=["users", "create", "kassir", "--role", "viewer", "--password-stdin"],
                           input="very-secret-1\n")
     assert again.exit_code != 0 and "уже есть" in again.output
