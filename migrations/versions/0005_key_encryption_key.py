@@ -3,7 +3,7 @@
 Private keys were sealed with a key derived from SECRET_KEY, the cash API token kept in plain text.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02 10:00:00
 
 Runs under `flask db upgrade`, in the app: SECRET_KEY opens what revision 0003 sealed, and the
@@ -24,7 +24,7 @@ from stoloto import crypto, keyring
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
