@@ -8,7 +8,6 @@ import re
 
 INT4_MIN, INT4_MAX = -2 ** 31, 2 ** 31 - 1
 INT8_MIN, INT8_MAX = -2 ** 63, 2 ** 63 - 1
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _INTEGER = re.compile(r"-?[0-9]+")
 # Longer digit strings cannot fit an int8, and Python refuses to convert beyond 4300 digits.
 _MAX_DIGITS = 20
@@ -22,8 +21,12 @@ def has_nul(text: str) -> bool:
 
 
 def has_lone_surrogate(text: str) -> bool:
-    """A surrogate in a Python str is always lone: a pair would have been decoded into one character."""
-    return _SURROGATE.search(text) is not None
+    """JSON's "\\ud800" decodes to a surrogate code point, which has no UTF-8 form: no database can store it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def text_problem(text: str) -> str | None:
