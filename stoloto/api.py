@@ -122,6 +122,10 @@ _STATE = {"type": "object", "required": ["status"], "properties": {
     "message": {"type": "string"}}}
 
 
+# The database cannot hold a NUL byte: the document says so, and such text is a VALIDATION_ERROR.
+NO_NUL = "^[^\\u0000]*$"
+
+
 def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -145,9 +149,8 @@ OPENAPI = {
                 "properties": {
                     "store_code": {"type": "string", "pattern": "^[0-9]{1,16}$"},
                     "cash_number": {"type": "integer", "minimum": 1, "maximum": 9999},
-                    "serial_number": {"type": "string", "maxLength": 64},
-                    "fiscal_number": {"type": "string", "maxLength": 64},
-                    "cash_type": {"type": "string", "maxLength": 32}}}}}},
+                    **{name: {"type": "string", "maxLength": limit, "pattern": NO_NUL}
+                       for name, limit in OPTIONAL_TEXT.items()}}}}}},
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/RegistrationState"}, "Касса зарегистрирована"),
                 "202": _json({"$ref": "#/components/schemas/RegistrationState"}, "Записано, СИ завершит само"),
