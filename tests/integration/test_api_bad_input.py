@@ -125,13 +125,6 @@ def test_api_405_carries_an_allow_header(client, method, path, allowed):
     assert set(response.headers["Allow"].split(", ")) == allowed
 
 
-def test_panel_405_carries_an_allow_header(app, web):
-    response = web("viewer").get("/contracts/activate/")
-    assert response.status_code == 405
-    assert "Метод не разрешён" in response.get_data(as_text=True)
-    assert set(response.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
-
-
 @pytest.fixture
 def served(app, client):
     """SIS on werkzeug's threaded server (as `make run` serves it): chunked bodies arrive as they do in production."""
