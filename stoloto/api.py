@@ -72,8 +72,8 @@ def parse_registration(body) -> registers.RegistrationInput:
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             problems[name] = f"{name}: строка не длиннее {limit} символов."
-        elif value is not None and not boundary.is_storable(value):
-            problems[name] = f"{name}: {boundary.text_problem(value)}."
+        elif value is not None and (problem := boundary.text_problem(value)):
+            problems[name] = f"{name}: {problem}."
     if problems:
         raise SisError("VALIDATION_ERROR", " ".join(problems.values()), fields=problems)
     return registers.RegistrationInput(store_code, cash_number,
