@@ -2,8 +2,9 @@
 import hmac
 
 from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import settings
+from . import boundary, settings
 from .errors import SisError
 from .extensions import csrf
 from .services import registers
@@ -12,6 +13,8 @@ MAX_BODY = 64 * 1024
 STATUS_OF = {"VALIDATION_ERROR": 400, "UNAUTHORIZED": 401, "STORE_UNKNOWN": 404, "CASH_REGISTER_UNKNOWN": 404,
              "STORE_NOT_BOUND": 409, "PAYLOAD_TOO_LARGE": 413}
 OPTIONAL_TEXT = {"serial_number": 64, "fiscal_number": 64, "cash_type": 32}
+STORE_CODE_DIGITS = 16
+MAX_CASH_NUMBER = 9999
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(api)
@@ -23,7 +26,9 @@ def error(code: str, message: str, status: int | None = None, **extra):
 
 @api.before_request
 def _authenticate():
-    request.max_content_length = MAX_BODY
+    # werkzeug refuses a sized body over max_content_length but silently cuts a chunked one there, so
+    # read one byte more than allowed and let the length decide: both kinds over the limit get 413.
+    request.max_content_length = MAX_BODY + 1
     if request.endpoint == "api.openapi":
         return None
     header = request.headers.get("Authorization", "")
@@ -31,6 +36,8 @@ def _authenticate():
     expected = settings.cash_api_token()
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         return error("UNAUTHORIZED", "Нужен заголовок Authorization: Bearer <токен API касс из «Настроек»>.")
+    if len(request.get_data(cache=True)) > MAX_BODY:
+        raise RequestEntityTooLarge()
     return None
 
 
@@ -39,20 +46,34 @@ def _sis_error(exc: SisError):
     return error(exc.code, str(exc), **({"fields": sorted(exc.fields)} if exc.fields else {}))
 
 
+def json_body():
+    """The request's JSON, or None when it is not JSON (wrong content type, malformed, nested too deep)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # Python's json parser recurses once per level: "[" * 1000 ends here
+        return None
+
+
+def is_store_code(value) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= STORE_CODE_DIGITS
+
+
 def parse_registration(body) -> registers.RegistrationInput:
     if not isinstance(body, dict):
         raise SisError("VALIDATION_ERROR", "Тело запроса должно быть объектом JSON.")
     problems = {}
     store_code = body.get("store_code")
-    if not (isinstance(store_code, str) and store_code.isascii() and store_code.isdigit() and len(store_code) <= 16):
-        problems["store_code"] = "store_code: строка из 1–16 цифр."
+    if not is_store_code(store_code):
+        problems["store_code"] = f"store_code: строка из 1–{STORE_CODE_DIGITS} цифр."
     cash_number = body.get("cash_number")
-    if isinstance(cash_number, bool) or not isinstance(cash_number, int) or not 1 <= cash_number <= 9999:
-        problems["cash_number"] = "cash_number: целое число от 1 до 9999."
+    if isinstance(cash_number, bool) or not isinstance(cash_number, int) or not 1 <= cash_number <= MAX_CASH_NUMBER:
+        problems["cash_number"] = f"cash_number: целое число от 1 до {MAX_CASH_NUMBER}."
     for name, limit in OPTIONAL_TEXT.items():
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             problems[name] = f"{name}: строка не длиннее {limit} символов."
+        elif value is not None and (problem := boundary.text_problem(value)):
+            problems[name] = f"{name}: {problem}."
     if problems:
         raise SisError("VALIDATION_ERROR", " ".join(problems.values()), fields=problems)
     return registers.RegistrationInput(store_code, cash_number,
@@ -61,16 +82,23 @@ def parse_registration(body) -> registers.RegistrationInput:
 
 @api.post("/cash-registers/registration")
 def register_cash_register():
-    body = request.get_json(silent=True)
+    body = json_body()
     state = registers.register(parse_registration(body))
     return jsonify(state.as_json()), 200 if state.status == "REGISTERED" else 202
 
 
 @api.get("/cash-registers/<store_code>/<cash_number>")
 def cash_register_state(store_code: str, cash_number: str):
-    if not (store_code.isascii() and store_code.isdigit() and cash_number.isascii() and cash_number.isdigit()):
-        return error("VALIDATION_ERROR", "Код магазина и номер кассы — числа.")
-    state = registers.current_state(store_code, int(cash_number))
+    # The same bounds as the registration's: a number past the column's range must not reach the database.
+    number = boundary.parse_int(cash_number, 1, MAX_CASH_NUMBER)
+    problems = {}
+    if not is_store_code(store_code):
+        problems["store_code"] = f"Код магазина — от 1 до {STORE_CODE_DIGITS} цифр."
+    if number is None:
+        problems["cash_number"] = f"Номер кассы — целое число от 1 до {MAX_CASH_NUMBER}."
+    if problems:
+        raise SisError("VALIDATION_ERROR", " ".join(problems.values()), fields=problems)
+    state = registers.current_state(store_code, number)
     if state is None:
         return error("CASH_REGISTER_UNKNOWN", "Такая касса в СИ не регистрировалась.")
     return jsonify(state.as_json()), 200
@@ -97,6 +125,10 @@ _STATE = {"type": "object", "required": ["status"], "properties": {
                       "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
 
 
+# The database cannot hold a NUL byte: the document says so, and such text is a VALIDATION_ERROR.
+NO_NUL = "^[^\\u0000]*$"
+
+
 def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -120,9 +152,8 @@ OPENAPI = {
                 "properties": {
                     "store_code": {"type": "string", "pattern": "^[0-9]{1,16}$"},
                     "cash_number": {"type": "integer", "minimum": 1, "maximum": 9999},
-                    "serial_number": {"type": "string", "maxLength": 64},
-                    "fiscal_number": {"type": "string", "maxLength": 64},
-                    "cash_type": {"type": "string", "maxLength": 32}}}}}},
+                    **{name: {"type": "string", "maxLength": limit, "pattern": NO_NUL}
+                       for name, limit in OPTIONAL_TEXT.items()}}}}}},
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/RegistrationState"}, "Касса зарегистрирована"),
                 "202": _json({"$ref": "#/components/schemas/RegistrationState"}, "Записано, СИ завершит само"),

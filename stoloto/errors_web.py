@@ -1,6 +1,7 @@
 """Error pages in Russian: no stack traces, no English defaults."""
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
 PAGES = {
     400: ("Некорректный запрос", "Запрос не удалось обработать."),
@@ -17,13 +18,21 @@ API_CODES = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "
 
 
 def register_errorhandlers(app: Flask) -> None:
-    def render(code: int, detail: str | None = None):
+    def render(code: int, error: Exception | None = None, detail: str | None = None) -> Response:
         title, text = PAGES[code]
         if request.path.startswith("/api/"):  # machines get the JSON error body of PROTOCOLS.md
-            return jsonify({"error": {"code": API_CODES.get(code, f"HTTP_{code}"), "message": detail or title}}), code
-        return render_template("error.html", code=code, title=title, text=detail or text), code
+            response = jsonify({"error": {"code": API_CODES.get(code, f"HTTP_{code}"), "message": detail or title}})
+        else:
+            response = make_response(render_template("error.html", code=code, title=title, text=detail or text))
+        response.status_code = code
+        if isinstance(error, HTTPException):
+            # The exception's own headers tell the client what to do next (Allow on a 405, for one).
+            for name, value in error.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+        return response
 
     for code in PAGES:
-        app.register_error_handler(code, lambda error, code=code: render(code))
+        app.register_error_handler(code, lambda error, code=code: render(code, error))
     app.register_error_handler(
-        CSRFError, lambda error: render(400, "Сессия формы устарела (CSRF). Обновите страницу и повторите."))
+        CSRFError, lambda error: render(400, detail="Сессия формы устарела (CSRF). Обновите страницу и повторите."))

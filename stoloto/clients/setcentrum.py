@@ -7,6 +7,8 @@ from typing import NamedTuple
 import requests
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from .. import boundary
+
 log = logging.getLogger(__name__)
 
 SHOPS_PATH = "/api/v1/shops"
@@ -153,6 +155,10 @@ def _text(value: object, key: str, limit: int, position: int) -> str | None:
     value = value.strip()
     if len(value) > limit:
         raise _bad_shop(position, f"поле {key} длиннее {limit} символов")
+    # Refused even in a name SIS does not keep: an answer carrying NUL bytes is not one to trust.
+    problem = boundary.text_problem(value)
+    if problem:
+        raise _bad_shop(position, f"поле {key} {problem}")
     return value or None
 
 

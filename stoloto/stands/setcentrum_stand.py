@@ -38,8 +38,12 @@ FIRST_NUMBER = 101
 
 # How a "bad_shop" fault spoils one shop's number; the default is a non-numeric string.
 BAD_NUMBERS: dict[str, Any] = {"string": "abc", "zero": 0, "negative": -5, "float": 101.5,
-                               "bool": True, "null": None}
-BAD_VARIANTS = tuple(BAD_NUMBERS) + ("missing",)
+                               "bool": True, "null": None, "int8": 2 ** 63}
+# ... or its text, under a valid number: a name or address no database can hold.
+BAD_TEXTS: dict[str, dict[str, str]] = {"nul_name": {"name": "Магазин\u0000№1"},
+                                        "nul_address": {"address": "г. Москва,\u0000 ул. Ленина"},
+                                        "surrogate_address": {"address": "г. Москва \ud800"}}
+BAD_VARIANTS = tuple(BAD_NUMBERS) + tuple(BAD_TEXTS) + ("missing",)
 
 SHOP_KINDS = ("Универсам", "Гастроном", "Продукты", "Минимаркет", "Магазин у дома", "Супермаркет")
 CITIES = ("г. Москва", "г. Тверь", "г. Казань", "г. Самара", "г. Пермь", "г. Воронеж", "г. Омск")
@@ -84,13 +88,18 @@ class ShopCatalog:
         client that adds shops one by one before failing gets caught)."""
         with self._lock:
             body, has_shops = self._body, self.count > 0
-        extra = ", ".join(json.dumps(shop, ensure_ascii=False) for shop in extra_shops).encode()
+        # ASCII escapes: a lone surrogate has no UTF-8 form, but "\\ud800" is valid JSON.
+        extra = ", ".join(json.dumps(shop) for shop in extra_shops).encode()
         # json.dumps ends the body with "]}"; splice before it instead of re-serializing 50,000 shops.
         return body[:-2] + (b", " if has_shops else b"") + extra + b"]}"
 
     def bad_shop_body(self, variant: str) -> bytes:
         shop: dict[str, Any] = {"name": "Магазин без номера", "address": "г. Москва, ул. Ленина, д. 1"}
-        if variant != "missing":
+        if variant in BAD_TEXTS:
+            with self._lock:
+                number = self.start + self.count
+            shop = {"number": number, **shop, **BAD_TEXTS[variant]}
+        elif variant != "missing":
             shop = {"number": BAD_NUMBERS[variant], **shop}
         return self.body_with_extra(shop)
 

@@ -178,6 +178,18 @@ def test_journal_is_read_only(app, web):
     assert browser.get("/journal/edit/?id=1").status_code == 302
 
 
+def test_every_post_only_page_answers_get_with_405_and_an_allow_header(app, web):
+    browser = web("viewer")
+    rules = [rule for rule in app.url_map.iter_rules()
+             if "GET" not in rule.methods and not rule.endpoint.startswith("api.")]
+    assert len(rules) > 10
+    for rule in rules:
+        response = browser.get(rule.build({arg: "1" for arg in rule.arguments})[1])
+        assert response.status_code == 405, rule.rule
+        assert "Метод не разрешён" in response.get_data(as_text=True), rule.rule
+        assert set(response.headers["Allow"].split(", ")) == rule.methods, rule.rule
+
+
 def test_unknown_page_is_a_russian_404(app, web):
     response = web("viewer").get("/no-such-page")
     assert response.status_code == 404 and "Страница не найдена" in response.get_data(as_text=True)

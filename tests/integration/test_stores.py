@@ -141,7 +141,12 @@ FAULTS = [
     ({"kind": "drop"}, "разорвал соединение"),
     ({"kind": "delay", "seconds": 2}, "не ответил за 0.5 с"),
     *[({"kind": "bad_shop", "variant": variant}, "у 41-го магазина в списке")
-      for variant in ("string", "missing", "zero", "negative", "float", "bool", "null")],
+      for variant in ("string", "missing", "zero", "negative", "float", "bool", "null", "int8")],
+    ({"kind": "bad_shop", "variant": "nul_name"}, "у 41-го магазина в списке поле name содержит нулевой байт"),
+    ({"kind": "bad_shop", "variant": "nul_address"},
+     "у 41-го магазина в списке поле address содержит нулевой байт"),
+    ({"kind": "bad_shop", "variant": "surrogate_address"},
+     "у 41-го магазина в списке поле address содержит недопустимый символ"),
 ]
 
 
@@ -589,6 +594,18 @@ def test_cli_imports_stores(app, setcentrum):
     assert result.output.strip() == "Загружено 40 магазинов"
     again = runner.invoke(args=["stores", "import"])
     assert again.output.strip() == "Загружено 0 магазинов"
+
+
+def test_cli_import_of_a_nul_byte_in_an_address_is_refused_and_journaled(app, setcentrum):
+    setcentrum.fault("bad_shop", variant="nul_address")
+    result = app.test_cli_runner().invoke(args=["stores", "import"])
+    assert result.exit_code == 1
+    assert "у 41-го магазина в списке поле address содержит нулевой байт" in result.output
+    assert "Магазины не добавлены" in result.output
+    with app.app_context():
+        assert count_stores() == 0
+        failed = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "Загрузка списка магазинов"))
+        assert failed.actor == "cli" and failed.result == "error" and "нулевой байт" in failed.details
 
 
 def test_cli_import_failure_exits_with_the_message(app, setcentrum):

@@ -19,7 +19,13 @@ def test_an_empty_list_is_an_answer():
     assert parse_shops({"shops": []}) == []
 
 
-@pytest.mark.parametrize("number", ["101", 0, -5, 101.5, 101.0, True, False, None, [101], 10 ** 16])
+def test_numbers_past_the_int4_range_are_store_codes_like_any_other():
+    assert parse_shops({"shops": [{"number": 2 ** 31}, {"number": 10 ** 16 - 1}]}) == [
+        Shop("2147483648", None, None), Shop("9999999999999999", None, None)]
+
+
+@pytest.mark.parametrize("number", ["101", 0, -5, 101.5, 101.0, True, False, None, [101], 10 ** 16, 2 ** 63,
+                                    10 ** 30, float("inf")])
 def test_a_shop_without_a_valid_integer_number_fails_the_whole_answer(number):
     with pytest.raises(SetCentrumError) as caught:
         parse_shops({"shops": [{"number": 101}, {"number": number}]})
@@ -42,6 +48,9 @@ def test_not_the_documented_shape_fails(data):
     ("101", "неверный формат записи"),
     ({"number": 101, "name": 5}, "поле name не строка"),
     ({"number": 101, "address": "д" * 501}, "поле address длиннее 500 символов"),
+    ({"number": 101, "name": "Магазин\u0000"}, "поле name содержит нулевой байт"),
+    ({"number": 101, "address": "\u0000"}, "поле address содержит нулевой байт"),
+    ({"number": 101, "address": "г. Тверь \udfff"}, "поле address содержит недопустимый символ"),
 ])
 def test_malformed_shop_fails(shop, message):
     with pytest.raises(SetCentrumError, match=message):
