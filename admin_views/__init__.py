@@ -11,6 +11,7 @@ from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 from .audit import AuditView
 from .auth import AuthView
 from .contracts import ContractView
+from .guard import refuse_unstorable_text
 from .home import HomeView
 from .registers import CashRegisterView
 from .settings import SettingsView
@@ -31,6 +32,7 @@ def _use_our_wording() -> None:
 
 def register_admin(app) -> Admin:
     _use_our_wording()
+    app.before_request(refuse_unstorable_text)
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
                   theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True))
