@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
+from stoloto.models import AuditEvent, CashRegister, Contract, Store
 from stoloto.services import contracts, stores
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
