@@ -16,6 +16,7 @@ from .audit import AuditView
 from .auth import AuthView
 from .contracts import ContractView
 from .formatters import local_time
+from .guard import refuse_unstorable_text
 from .home import HomeView
 from .registers import CashRegisterView
 from .settings import SettingsView
@@ -47,6 +48,7 @@ def register_admin(app) -> Admin:
     app.add_template_filter(local_time)  # templates show stored UTC moments in SIS_TIMEZONE
     app.add_template_global(clock.label, "zone_label")
     _reach_flask_admins_own_templates(app)
+    app.before_request(refuse_unstorable_text)
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
                   theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True), csp_nonce_generator=csp_nonce)

@@ -20,6 +20,7 @@ from stoloto.services import activation, contracts, terminals
 from stoloto.services.contracts import ContractInput
 
 from .formatters import date_formatter, datetime_formatter, in_zone
+from .guard import requested_id
 from .security import SecureModelView, actor, delete_or_show, require_can_act, save_or_show, show_error
 
 
@@ -128,8 +129,8 @@ class ContractView(SecureModelView):
         return_url = request.form.get("url") or self.get_url(".index_view")
         if not return_url.startswith("/") or return_url.startswith("//"):
             return_url = self.get_url(".index_view")
-        contract_id = request.form.get("id", type=int)
         try:
+            contract_id = requested_id(request.form, "Договор")
             contract = contracts.get_contract(contract_id)
             if contract.status == ContractStatus.AWAITING_ACTIVATION.value:
                 contract = activation.activate(contract_id, actor())
@@ -153,7 +154,7 @@ class ContractView(SecureModelView):
     def appendix_view(self):
         """"Приложение к договору": downloads the .docx."""
         try:
-            content, filename = contracts.appendix_file(request.args.get("id", type=int))
+            content, filename = contracts.appendix_file(requested_id(request.args, "Договор"))
         except SisError as error:
             show_error(error)
             return redirect(self.get_url(".index_view"))

@@ -1,7 +1,7 @@
 """Tab "Кассы": every cash register, its terminal number and state; the detail page shows its history."""
 from flask import flash
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
+from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -13,6 +13,7 @@ from stoloto.services import registers
 from stoloto.register_lifecycle import REASON_LABELS, STATE_LABELS
 
 from .formatters import datetime_formatter, in_zone
+from .guard import RecordIdFilter
 from .security import SecureModelView, actor, contract_options, show_error
 
 
@@ -49,7 +50,7 @@ class CashRegisterView(SecureModelView):
         FilterEqual(CashRegister.state, "Состояние", options=list(STATE_LABELS.items())),
         FilterEqual(CashRegister.reason, "Причина ожидания", options=list(REASON_LABELS.items())),
         FilterEqual(Store.code, "Код магазина"),
-        IntEqualFilter(CashRegister.contract_id, "Договор", options=contract_options),
+        RecordIdFilter(CashRegister.contract_id, "Договор", options=contract_options),
     ]
     column_formatters = {
         "state": _state,

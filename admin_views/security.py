@@ -1,13 +1,17 @@
 """Login and role checks shared by every admin view, and the one helper that shows errors."""
 from flask import abort, flash, has_app_context, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 
+from stoloto.boundary import INT4_MAX
 from stoloto.errors import SisError
 from stoloto.services import stores
 
 from .formatters import LocalTimeFilters
+from .guard import record_id
 
 
 def show_error(error: SisError) -> None:
@@ -101,3 +105,26 @@ class SecureModelView(LoginRequired, ModelView):
 
     def is_action_allowed(self, name: str) -> bool:
         return current_user.is_authenticated and current_user.can_act and super().is_action_allowed(name)
+
+    # --- what comes from the address bar and hidden fields (issue 10 §2) --------------------------
+
+    def get_one(self, id):
+        # Details, edit, delete: an id no row can have is a missing row, not a query PostgreSQL refuses.
+        number = record_id(id)
+        return None if number is None else super().get_one(str(number))
+
+    def _get_list_extra_args(self):
+        args = super()._get_list_extra_args()
+        if not 0 <= args.page <= INT4_MAX:  # a page typed by hand: show the first one
+            args.page = 0
+        return args
+
+    @action("delete", lazy_gettext("Delete"), lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        # Flask-Admin hands the ticked ids over as text, which PostgreSQL will not compare with an integer id.
+        numbers = [record_id(value) for value in ids]
+        if None in numbers:
+            show_error(SisError("VALIDATION_ERROR", "Неверный список отмеченных записей.",
+                                "Обновите страницу и отметьте записи снова."))
+            return None
+        return super().action_delete(numbers)

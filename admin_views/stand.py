@@ -5,10 +5,11 @@ from sqlalchemy import select
 
 from stoloto.errors import SisError
 from stoloto.extensions import db
-from stoloto.lifecycle import status_label
+from stoloto.lifecycle import ContractStatus, status_label
 from stoloto.models import Contract
 from stoloto.services import contracts, demo_stand
 
+from .guard import requested_id
 from .security import LoginRequired, actor, require_can_act, show_error
 
 
@@ -21,14 +22,16 @@ class StandView(LoginRequired, BaseView):
 
     @expose("/")
     def index(self):
-        rows = db.session.scalars(select(Contract).where(Contract.number.is_not(None)).order_by(Contract.id)).all()
+        # A draft lacks the date or the INN the stand registers a contract by.
+        rows = db.session.scalars(select(Contract).where(Contract.status != ContractStatus.DRAFT.value)
+                                  .order_by(Contract.id)).all()
         return self.render("stand.html", contracts=rows, status_label=status_label)
 
     @expose("/act/", methods=("POST",))
     def act(self):
         require_can_act()
         try:
-            contract = contracts.get_contract(request.form.get("id", type=int))
+            contract = contracts.get_contract(requested_id(request.form, "Договор"))
             if request.form.get("what") == "register":
                 demo_stand.register_contract(contract, actor())
                 flash(f"Договор № {contract.number} зарегистрирован на тестовом стенде.", "success")

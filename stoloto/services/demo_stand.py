@@ -4,6 +4,7 @@ from flask import current_app
 
 from .. import audit, errors
 from ..extensions import db
+from ..lifecycle import ContractStatus
 from ..models import Contract
 
 TIMEOUT = (3, 10)
@@ -33,6 +34,8 @@ def _control(path: str, body: dict) -> dict:
 
 def register_contract(contract: Contract, actor: str) -> None:
     """Tells the stand about the contract, as if it had been signed with Stoloto."""
+    if contract.status == ContractStatus.DRAFT.value:  # no date or INN to tell
+        raise errors.draft_refused("Зарегистрировать договор на стенде")
     _control("/control/contracts", {"contract_number": contract.number,
                                      "contract_date": contract.contract_date.isoformat(),
                                      "agent_inn": contract.agent_inn})
