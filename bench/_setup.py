@@ -39,7 +39,7 @@ def process(args: list[str], env: dict | None = None, cwd: Path = ROOT):
 
 @contextmanager
 def stoloto_stand(folder: Path, port: int, tls: bool = True):
-    """The stand in its own process; plain HTTP (PROTOCOLS allows it for tests) shows SIS without TLS costs."""
+    """The stand in its own process; plain HTTP (docs/protocols.md allows it for tests) shows SIS without TLS costs."""
     with process([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--port", str(port),
                   "--data-dir", str(folder / "stand"), "--auto-confirm", "--auto-register", "--keep-alive", "--quiet",
                   *([] if tls else ["--no-tls"])]) as stand:

@@ -1,4 +1,4 @@
-"""Benchmark: cash-register registrations per second over loopback (PROTOCOLS §3 → §1.3).
+"""Benchmark: cash-register registrations per second over loopback (docs/protocols.md §3 → §1.3).
 
 SIS as shipped (gunicorn as in the Dockerfile, the scheduler on) beside a lean reference endpoint
 served the same way; both call the same Stoloto stand over keep-alive mutual TLS; wrk generates

@@ -1,4 +1,4 @@
-"""The cash-register API (PROTOCOLS §3): a bearer-token JSON blueprint under /api/v1 and its OpenAPI document."""
+"""The cash-register API (docs/protocols.md §3): a bearer-token JSON blueprint under /api/v1 and its OpenAPI document."""
 import hmac
 
 from flask import Blueprint, jsonify, request
@@ -136,7 +136,7 @@ def _json(schema: dict, description: str) -> dict:
 OPENAPI = {
     "openapi": "3.0.3",
     "info": {"title": "SIS cash-register API", "version": "1.0.0",
-             "description": "Регистрация касс магазинов как терминалов Столото (PROTOCOLS.md §3)."},
+             "description": "Регистрация касс магазинов как терминалов Столото (docs/protocols.md §3)."},
     "servers": [{"url": "/api/v1"}],
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -20,7 +20,7 @@ API_CODES = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "
 def register_errorhandlers(app: Flask) -> None:
     def render(code: int, error: Exception | None = None, detail: str | None = None) -> Response:
         title, text = PAGES[code]
-        if request.path.startswith("/api/"):  # machines get the JSON error body of PROTOCOLS.md
+        if request.path.startswith("/api/"):  # machines get the JSON error body of docs/protocols.md
             response = jsonify({"error": {"code": API_CODES.get(code, f"HTTP_{code}"), "message": detail or title}})
         else:
             response = make_response(render_template("error.html", code=code, title=title, text=detail or text))

@@ -85,7 +85,7 @@ class Contract(db.Model):
     appendix_docx: Mapped[bytes | None] = mapped_column(db.LargeBinary, deferred=True)
     appendix_generated_at: Mapped[datetime | None]
 
-    # Filled by "Активация" (PROTOCOLS §1.1).
+    # Filled by "Активация" (docs/protocols.md §1.1).
     activation_request_id: Mapped[str | None] = mapped_column(db.String(36))
     agent_id: Mapped[str | None] = mapped_column(db.String(64))
     certificate_pem: Mapped[str | None] = mapped_column(db.Text)
@@ -101,7 +101,7 @@ class Contract(db.Model):
 
 
 class TerminalBatch(db.Model):
-    """One request for terminal numbers (PROTOCOLS §1.2); its request id is committed before the call."""
+    """One request for terminal numbers (docs/protocols.md §1.2); its request id is committed before the call."""
 
     __tablename__ = "terminal_batches"
     __table_args__ = (
@@ -161,7 +161,7 @@ class Store(db.Model):
 
 
 class CashRegister(db.Model):
-    """A cash register of a store that registers itself as a Stoloto terminal (PROTOCOLS §3)."""
+    """A cash register of a store that registers itself as a Stoloto terminal (docs/protocols.md §3)."""
 
     __tablename__ = "cash_registers"
     __table_args__ = (db.UniqueConstraint("store_id", "cash_number", name="uq_cash_registers_store_cash"),)

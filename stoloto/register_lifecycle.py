@@ -1,6 +1,6 @@
 """Cash-register states, the reasons a register waits, the allowed moves and the one function that moves a register.
 
-A register is `pending` until Stoloto confirms its terminal number (PROTOCOLS §1.3), then
+A register is `pending` until Stoloto confirms its terminal number (docs/protocols.md §1.3), then
 `registered`. Its row is read by one query as a mapping (services/registers.py) and moved here
 on the caller's Core connection: every registration runs through this, so statements are built
 once, at import, and a move costs one UPDATE (or INSERT) plus what it changes besides.
@@ -24,7 +24,7 @@ STATE_LABELS = {RegisterState.REGISTERED: "Зарегистрирована", Re
 
 
 class Reason(StrEnum):
-    """Why a register waits. The API tells the first three (PROTOCOLS §3.1 fixes them)."""
+    """Why a register waits. The API tells the first three (docs/protocols.md §3.1 fixes them)."""
     CONTRACT_NOT_ACTIVE = "CONTRACT_NOT_ACTIVE"
     NO_FREE_TERMINALS = "NO_FREE_TERMINALS"
     STOLOTO_UNAVAILABLE = "STOLOTO_UNAVAILABLE"  # Stoloto left the call unanswered, or cannot be called

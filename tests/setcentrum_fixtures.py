@@ -9,7 +9,7 @@ SHOPS, FIRST = 40, 101
 
 
 class SetCentrumControl:
-    """The stand's control interface (PROTOCOLS §4), as a test uses it."""
+    """The stand's control interface (docs/protocols.md §4), as a test uses it."""
 
     def __init__(self, server: SetCentrumStand):
         self.server = server

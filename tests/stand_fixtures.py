@@ -7,7 +7,7 @@ from stoloto.stands.stoloto_stand import StolotoStand
 
 
 class StandControl:
-    """The stand's control interface (PROTOCOLS §4), as a test uses it."""
+    """The stand's control interface (docs/protocols.md §4), as a test uses it."""
 
     def __init__(self, server: StolotoStand):
         self.server = server

@@ -1,4 +1,4 @@
-"""Client of SET Centrum's store list (PROTOCOLS §2): GET /api/v1/shops, checked shop by shop."""
+"""Client of SET Centrum's store list (docs/protocols.md §2): GET /api/v1/shops, checked shop by shop."""
 import json
 import logging
 from dataclasses import dataclass
@@ -98,7 +98,7 @@ def _check_status(response: requests.Response) -> None:
 
 
 def _error_text(response: requests.Response) -> str:
-    """SET's own error code and text (PROTOCOLS common rules), when the body carries them."""
+    """SET's own error code and text (docs/protocols.md, common rules), when the body carries them."""
     try:
         error = json.loads(response.raw.read(64 * 1024, decode_content=True)).get("error")
     except (ValueError, AttributeError, requests.exceptions.RequestException):

@@ -1,4 +1,4 @@
-"""Client of Stoloto's agent services (PROTOCOLS §1): activation, terminal batches, registration."""
+"""Client of Stoloto's agent services (docs/protocols.md §1): activation, terminal batches, registration."""
 import logging
 import os
 import ssl
@@ -89,7 +89,7 @@ class StolotoClient:
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
                       allowed_methods=None, backoff_factor=0.2, raise_on_redirect=False)
         pool = {"max_retries": retry, "pool_connections": 4, "pool_maxsize": 64}
-        if self.base_url.startswith("http://"):  # the stands without TLS (PROTOCOLS allows it for tests)
+        if self.base_url.startswith("http://"):  # the stands without TLS (docs/protocols.md allows it for tests)
             self.adapter = HTTPAdapter(**pool)
         elif client_cert is not None:
             self.adapter = _ContextAdapter(_mutual_tls_context(ca_bundle, client_cert), **pool)

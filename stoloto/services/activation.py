@@ -1,4 +1,4 @@
-""""Активация": activating a contract at Stoloto (PROTOCOLS §1.1) with its CSR."""
+""""Активация": activating a contract at Stoloto (docs/protocols.md §1.1) with its CSR."""
 import uuid
 
 from cryptography import x509

@@ -1,4 +1,4 @@
-"""Cash registers: registration as Stoloto terminals (PROTOCOLS §3 served by SIS, §1.3 called by it).
+"""Cash registers: registration as Stoloto terminals (docs/protocols.md §3 served by SIS, §1.3 called by it).
 
 A register gets a free terminal of its store's contract by one atomic claim, keeps it until
 Stoloto confirms the binding, and is finished later by a job when it has to wait. The same
@@ -44,7 +44,7 @@ class RegistrationInput:
 
 @dataclass(frozen=True)
 class RegistrationState:
-    """What PROTOCOLS §3.1 and §3.2 answer: REGISTERED with the number, or PENDING with the reason."""
+    """What docs/protocols.md §3.1 and §3.2 answer: REGISTERED with the number, or PENDING with the reason."""
     status: str  # REGISTERED or PENDING
     terminal_number: str | None = None
     contract_number: str | None = None
@@ -108,7 +108,7 @@ JOURNAL_ACTION = "Регистрация кассы в Столото"
 
 
 def register(data: RegistrationInput) -> RegistrationState:
-    """PROTOCOLS §3.1: records the register and registers it now if it can; raises SisError otherwise."""
+    """docs/protocols.md §3.1: records the register and registers it now if it can; raises SisError otherwise."""
     with db.engine.connect() as connection:
         cash_register = _find(connection, data.store_code, data.cash_number)
         if cash_register is None:
@@ -126,7 +126,7 @@ def register(data: RegistrationInput) -> RegistrationState:
 
 
 def current_state(store_code: str, cash_number: int) -> RegistrationState | None:
-    """PROTOCOLS §3.2."""
+    """docs/protocols.md §3.2."""
     with db.engine.connect() as connection:
         cash_register = _find(connection, store_code, cash_number)
     return None if cash_register is None or cash_register["id"] is None else _state(cash_register)

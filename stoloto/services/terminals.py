@@ -1,4 +1,4 @@
-"""Terminal numbers: fetching batches from Stoloto (PROTOCOLS §1.2) so that none is lost or doubled.
+"""Terminal numbers: fetching batches from Stoloto (docs/protocols.md §1.2) so that none is lost or doubled.
 
 A batch row and its X-Request-Id are committed before the call; the numbers and the batch's
 completion are committed together after it. A batch left pending (the answer was lost, the

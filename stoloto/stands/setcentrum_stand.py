@@ -1,4 +1,4 @@
-"""SET Centrum test stand: a fake store-list service (PROTOCOLS.md §2, §4) over plain HTTP."""
+"""SET Centrum test stand: a fake store-list service (docs/protocols.md §2, §4) over plain HTTP."""
 
 from __future__ import annotations
 
@@ -203,7 +203,7 @@ class SetCentrumStand(ServedStand):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="SET Centrum test stand (PROTOCOLS.md §2, §4).")
+    parser = argparse.ArgumentParser(description="SET Centrum test stand (docs/protocols.md §2, §4).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--shops", type=int, default=DEFAULT_SHOPS)

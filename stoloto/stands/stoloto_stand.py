@@ -1,4 +1,4 @@
-"""Stoloto test stand: a fake Stoloto agent service (PROTOCOLS.md §1, §4) over HTTPS with its own CA and mutual TLS."""
+"""Stoloto test stand: a fake Stoloto agent service (docs/protocols.md §1, §4) over HTTPS with its own CA and mutual TLS."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 # A fixed name: under `python -m` __name__ would be "__main__".
 log = logging.getLogger("stoloto.stands.stoloto_stand")
 
-# Status of every error code of PROTOCOLS §1; the "error" fault kind answers with these.
+# Status of every error code of docs/protocols.md §1; the "error" fault kind answers with these.
 ERROR_STATUSES = {
     "VALIDATION_ERROR": 400,
     "UNAUTHORIZED": 401,
@@ -113,7 +113,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
-    """The common error body of PROTOCOLS.md: {"error": {"code", "message", ...}}."""
+    """The common error body of docs/protocols.md: {"error": {"code", "message", ...}}."""
     headers = {"Location": "/redirected-by-stand-fault"} if 300 <= status < 400 else None
     return json_response(status, {"error": {"code": code, "message": message, **extra}}, headers)
 
@@ -196,7 +196,7 @@ def _code_field(data: dict) -> str | None:
 
 
 def _error_fault_fields(data: dict) -> dict[str, Any]:
-    """The "error" kind answers a PROTOCOLS code with its status (overridable)."""
+    """The "error" kind answers an error code of docs/protocols.md §1 with its status (overridable)."""
     code = data.get("code")
     if code not in ERROR_STATUSES:
         raise invalid(f"'code' must be one of: {', '.join(ERROR_STATUSES)}", ["code"])
@@ -740,7 +740,7 @@ def contract_key(number: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Request validation (PROTOCOLS §1 field rules).
+# Request validation (docs/protocols.md §1 field rules).
 # ---------------------------------------------------------------------------
 
 
@@ -1339,7 +1339,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Stoloto test stand (PROTOCOLS.md §1, §4).")
+    parser = argparse.ArgumentParser(description="Stoloto test stand (docs/protocols.md §1, §4).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--data-dir", default="instance/stands/stoloto")

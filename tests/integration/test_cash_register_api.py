@@ -1,4 +1,4 @@
-"""The cash-register API (PROTOCOLS §3) against the Stoloto stand (§1.3) over real HTTPS."""
+"""The cash-register API (docs/protocols.md §3) against the Stoloto stand (§1.3) over real HTTPS."""
 import json
 
 import pytest

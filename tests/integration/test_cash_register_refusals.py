@@ -20,7 +20,7 @@ def test_refusal_is_told_to_the_register_with_stolotos_code_and_message(app, api
     response = api({"store_code": "151", "cash_number": 1})
     assert response.status_code == 202
     body = response.json
-    # The reason stays within PROTOCOLS §3.1's enum; the message and stoloto_error say what happened.
+    # The reason stays within docs/protocols.md §3.1's enum; the message and stoloto_error say what happened.
     assert (body["status"], body["reason"]) == ("PENDING", "STOLOTO_UNAVAILABLE")
     assert body["stoloto_error"] == {"code": code, "message": STAND_MESSAGE}
     assert body["message"].startswith(f"Столото отказал в регистрации терминала: {STAND_MESSAGE} (код {code}).")

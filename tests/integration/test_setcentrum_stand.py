@@ -1,4 +1,4 @@
-"""Integration tests of the SET Centrum test stand over real HTTP (PROTOCOLS.md §2, §4)."""
+"""Integration tests of the SET Centrum test stand over real HTTP (docs/protocols.md §2, §4)."""
 
 from __future__ import annotations
 

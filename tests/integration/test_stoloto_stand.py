@@ -1,4 +1,4 @@
-"""Integration tests of the Stoloto test stand over real HTTPS with mutual TLS (PROTOCOLS.md §1, §4)."""
+"""Integration tests of the Stoloto test stand over real HTTPS with mutual TLS (docs/protocols.md §1, §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SET Centrum answer (PROTOCOLS §2) checked shop by shop, without HTTP."""
+"""The SET Centrum answer (docs/protocols.md §2) checked shop by shop, without HTTP."""
 import pytest
 
 from stoloto.clients.setcentrum import SetCentrumError, Shop, parse_shops
