@@ -14,7 +14,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from ..boundary import storable
+
 log = logging.getLogger(__name__)
+# Stoloto's error code and text are kept as SIS stores them (cash_registers.stoloto_error_code is 64 long).
+CODE_LENGTH, MESSAGE_LENGTH = 64, 1000
 # After Stoloto left a call unanswered, callers that need not wait for it hold off this long.
 HOLD_OFF_SECONDS = 30.0
 _clock = time.monotonic
@@ -202,10 +206,11 @@ def _interpret(response: requests.Response) -> Outcome:
             return Outcome(Kind.FAILURE, status=status, code=f"HTTP_{status}",
                            message=f"сервис Столото вернул ошибку {status}")
         return _bad_response(status, f"ошибка {status} без описания")
-    code = str(error.get("code") or f"HTTP_{status}")
+    code = storable(str(error.get("code") or f"HTTP_{status}"), CODE_LENGTH)
     fields = error.get("fields") if isinstance(error.get("fields"), list) else []
     return Outcome(ERROR_KINDS.get((status, code), Kind.FAILURE), status=status, code=code,
-                   message=str(error.get("message") or ""), fields=[str(f) for f in fields], data=data)
+                   message=storable(str(error.get("message") or ""), MESSAGE_LENGTH),
+                   fields=[storable(str(f), CODE_LENGTH) for f in fields], data=data)
 
 
 def _mutual_tls_context(ca_bundle: str | None, client_cert: ClientCertificate) -> ssl.SSLContext:

@@ -66,3 +66,16 @@ def test_openapi_document_describes_stolotos_refusal(api):
     assert schema["properties"]["reason"]["enum"] == ["CONTRACT_NOT_ACTIVE", "NO_FREE_TERMINALS",
                                                       "STOLOTO_UNAVAILABLE"]
     assert schema["properties"]["stoloto_error"]["required"] == ["code", "message"]
+
+
+def test_a_code_stoloto_sends_that_no_column_can_hold_is_kept_readable(app, api, stand):
+    # Stoloto's answer is outside input too: a NUL byte (PostgreSQL refuses it in text) and a code
+    # longer than the column must not turn the registration into a server error.
+    with app.app_context():
+        store("155", active_contract(stand, "NO-5"))
+    stand.fault("registration", "status", status=409, code="BAD\u0000" + "X" * 200, count=1)
+    response = api({"store_code": "155", "cash_number": 1})
+    assert response.status_code == 202
+    said = response.json["stoloto_error"]["code"]
+    assert said == "BAD\ufffd" + "X" * 60
+    assert state_of(api, "155", 1).json["stoloto_error"]["code"] == said
