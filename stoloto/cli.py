@@ -47,9 +47,9 @@ def set_password_command(login: str, password_stdin: bool) -> None:
     click.echo(f"Пароль пользователя {login} изменён, его сеансы завершены.")
 
 
-@users_group.command("deactivate", help="Отключить пользователя; его сеансы завершаются.")
+@users_group.command("disable", help="Отключить пользователя; его сеансы завершаются.")
 @click.argument("login")
-def deactivate_command(login: str) -> None:
+def disable_command(login: str) -> None:
     try:
         users.deactivate(login, actor="cli")
     except SisError as error:

@@ -159,10 +159,10 @@ def test_cli_password_change_and_deactivation_end_the_sessions(app, web):
     assert operator.get("/contracts/").status_code == 302
     operator = Browser(app.test_client())
     assert operator.login("operator1", "another-password").status_code == 302
-    result = runner.invoke(args=["users", "deactivate", "operator1"])
+    result = runner.invoke(args=["users", "disable", "operator1"])
     assert result.exit_code == 0, result.output
     assert operator.get("/contracts/").status_code == 302
-    assert runner.invoke(args=["users", "deactivate", "nobody"]).exit_code != 0
+    assert runner.invoke(args=["users", "disable", "nobody"]).exit_code != 0
 
 
 PANEL_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
