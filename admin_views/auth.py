@@ -52,6 +52,6 @@ class AuthView(BaseView):
     @expose("/logout", methods=("POST",))
     def logout_view(self):
         if current_user.is_authenticated:
-            users.end_sessions(current_user.id, actor())
+            users.end_session(current_user, actor())
         logout_user()
         return redirect(url_for(".login_view"))

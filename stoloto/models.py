@@ -26,14 +26,15 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(db.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # What the session cookie names instead of the id: a new value (or none) ends every session at once.
-    session_token: Mapped[str | None] = mapped_column(db.String(64), unique=True)
+    # The UserSession this request came with (set at login and by the user loader), not a column.
+    session_token = None
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
-        self.session_token = None
 
     def get_id(self) -> str | None:
+        # The session cookie names the login's own session row, never the user's id: deleting the row
+        # ends that session, copies of the cookie included.
         return self.session_token
 
     @property
@@ -51,6 +52,17 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.login
+
+
+class UserSession(db.Model):
+    """One login of a user: the session cookie names its token; logout deletes it, and deactivation
+    or a new password deletes all of the user's."""
+
+    __tablename__ = "user_sessions"
+
+    token: Mapped[str] = mapped_column(db.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(db.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class LoginFailure(db.Model):

@@ -1,6 +1,6 @@
-"""logins and sessions: failed logins for throttling, a per-user session token
+"""logins and sessions: failed logins for throttling, a row per login session
 
-Sessions issued before this revision named the user's id; no token matches them, so everyone logs in again.
+Sessions issued before this revision named the user's id; no session row matches them, so everyone logs in again.
 
 Revision ID: 0004
 Revises: 0003
@@ -31,16 +31,21 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_login_failures_failed_at'), ['failed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_login_failures_login'), ['login'], unique=False)
 
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('session_token', sa.String(length=64), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f('uq_users_session_token'), ['session_token'])
-
+    op.create_table('user_sessions',
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_sessions_user_id_users'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('token', name=op.f('pk_user_sessions'))
+    )
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_user_sessions_created_at'), ['created_at'], unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_users_session_token'), type_='unique')
-        batch_op.drop_column('session_token')
+    op.drop_table('user_sessions')
 
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_failures_login'))

@@ -13,13 +13,15 @@ from werkzeug import security
 from .. import audit, errors
 from ..extensions import db
 from ..models import ROLE_ADMIN as ADMIN
-from ..models import ROLE_LABELS, LoginFailure, User, utcnow
+from ..models import ROLE_LABELS, LoginFailure, User, UserSession, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 # After this many failed logins for one login, or from one address, within the window, logins wait.
 FAILED_LOGIN_LIMIT = 10
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 FAILED_LOGIN = "Неудачный вход"
+# A login lasts this long at most, even in a browser that is never closed.
+SESSION_LIFETIME = timedelta(days=7)
 
 
 def _password_problems(password: str | None) -> dict[str, str]:
@@ -83,10 +85,11 @@ def update_user(user_id: int, role: str, active: bool, new_password: str | None,
         changes.append("активен" if active else "отключён, сеансы завершены")
         user.active = active
         if not active:
-            user.session_token = None
+            _end_every_session(user.id)
     if new_password:
         changes.append("пароль изменён, сеансы завершены")
         user.set_password(new_password)
+        _end_every_session(user.id)
     if changes:
         audit.record(actor, "user", user.id, "Изменение пользователя", details=f"{user.login}: {', '.join(changes)}")
     db.session.commit()
@@ -156,21 +159,32 @@ def authenticate(login: str, password: str, address: str) -> User:
         db.session.commit()
         raise errors.login_failed()
     db.session.execute(delete(LoginFailure).where(LoginFailure.login == login))
-    if user.session_token is None:
-        user.session_token = secrets.token_urlsafe(32)
+    db.session.execute(delete(UserSession).where(UserSession.created_at <= now - SESSION_LIFETIME))
+    user.session_token = secrets.token_urlsafe(32)
+    db.session.add(UserSession(token=user.session_token, user_id=user.id, created_at=now))
     audit.record(user.login, "user", user.id, "Вход в систему", details=f"адрес {address}")
     db.session.commit()
     return user
 
 
 def user_of_session(token: str) -> User | None:
-    """The active user a session cookie names; None once they logged out, were deactivated or changed password."""
-    return db.session.scalar(select(User).where(User.session_token == token, User.active.is_(True)))
+    """The active user a session cookie names; None once that session was logged out, the user was
+    deactivated or given a new password, or the session is older than SESSION_LIFETIME."""
+    user = db.session.scalar(
+        select(User).join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.token == token, UserSession.created_at > utcnow() - SESSION_LIFETIME,
+               User.active.is_(True)))
+    if user is not None:
+        user.session_token = token
+    return user
 
 
-def end_sessions(user_id: int, actor: str) -> None:
-    """Logout: every session of this user ends, copies of the cookie included."""
-    user = db.session.get(User, user_id)
-    user.session_token = None
+def end_session(user: User, actor: str) -> None:
+    """Logout: this session ends on the server, copies of its cookie included; the user's others go on."""
+    db.session.execute(delete(UserSession).where(UserSession.token == user.session_token))
     audit.record(actor, "user", user.id, "Выход из системы")
     db.session.commit()
+
+
+def _end_every_session(user_id: int) -> None:
+    db.session.execute(delete(UserSession).where(UserSession.user_id == user_id))

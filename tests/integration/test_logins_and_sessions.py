@@ -61,7 +61,9 @@ def test_nine_failures_still_let_the_right_password_in(app, accounts):
 def test_the_limit_holds_across_processes(app, accounts, database_url):
     # A second application on the same database stands for another gunicorn worker.
     other = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": TEST_SECRET, "TESTING": True,
-                        "SIS_BOOTSTRAP_ADMIN": False, "SIS_INSTANCE_PATH": app.config["SIS_INSTANCE_PATH"]})
+                        "SIS_BOOTSTRAP_ADMIN": False, "SIS_INSTANCE_PATH": app.config["SIS_INSTANCE_PATH"],
+                        # the same key as the first, or the second would write one into their shared instance/
+                        "SIS_KEY_ENCRYPTION_KEY": app.config["SIS_KEY_ENCRYPTION_KEY"]})
     _fail(app.test_client(), 5)
     _fail(other.test_client(), 5)
     assert _attempt(app.test_client(), "operator1", PASSWORD).status_code == 429
@@ -116,6 +118,20 @@ def test_logout_ends_the_session_for_a_copy_of_its_cookie(app, web):
     assert browser.post("/auth/logout").status_code == 302
     response = _with_cookie(app, copy).get("/contracts/")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_logout_in_one_browser_leaves_the_users_other_sessions_alone(app, web):
+    office, home = web("operator"), web("operator")
+    assert home.post("/auth/logout").status_code == 302
+    assert home.get("/contracts/").status_code == 302
+    assert office.get("/contracts/").status_code == 200
+
+
+def test_a_password_change_ends_every_session_of_the_user_but_not_of_others(app, web):
+    first, second, admin = web("operator"), web("operator"), web("admin")
+    assert _edit_user(admin, "operator1", password="brand-new-password").status_code == 302
+    assert first.get("/contracts/").status_code == 302 and second.get("/contracts/").status_code == 302
+    assert admin.get("/contracts/").status_code == 200
 
 
 def _edit_user(admin: Browser, login: str, **fields):
