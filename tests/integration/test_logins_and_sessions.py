@@ -2,8 +2,10 @@
 import os
 import re
 import stat
+from datetime import timedelta
 
 import pytest
+import time_machine
 import werkzeug.security
 from flask_migrate import upgrade
 from sqlalchemy import select
@@ -125,6 +127,16 @@ def test_logout_in_one_browser_leaves_the_users_other_sessions_alone(app, web):
     assert home.post("/auth/logout").status_code == 302
     assert home.get("/contracts/").status_code == 302
     assert office.get("/contracts/").status_code == 200
+
+
+def test_a_login_lasts_seven_days_at_most(app, accounts):
+    with time_machine.travel("2026-11-01 09:00 +0000", tick=False) as clock:
+        browser = Browser(app.test_client())
+        assert browser.login("operator1").status_code == 302
+        clock.shift(timedelta(days=6, hours=23))
+        assert browser.get("/contracts/").status_code == 200
+        clock.shift(timedelta(hours=2))
+        assert browser.get("/contracts/").status_code == 302
 
 
 def test_a_password_change_ends_every_session_of_the_user_but_not_of_others(app, web):
