@@ -15,6 +15,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(terminals_group)
     app.cli.add_command(stores_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.group("users", cls=AppGroup, help="Пользователи SIS.")
@@ -118,3 +120,43 @@ def rotate_keys_command() -> None:
         click.echo("Ключ шифрования задан переменной окружения. Задайте новое значение и перезапустите SIS:\n"
                    f"SIS_KEY_ENCRYPTION_KEY={rotation.new_key}\n"
                    "Прежнее значение больше ничего не расшифровывает.")
+
+
+@click.command("backup", help="Резервная копия работающего SIS: база данных, ключ сессий и ключ шифрования ключей "
+                              "в одном архиве (tar.gz, права 0600).")
+@click.argument("file", type=click.Path(dir_okay=False))
+def backup_command(file: str) -> None:
+    from .services import backup
+    try:
+        made = backup.backup(file, actor="cli")
+    except SisError as error:
+        raise click.ClickException(str(error)) from None
+    manifest = made.manifest
+    click.echo(f"Резервная копия записана в {made.path}: {backup.describe_counts(manifest['counts'])}; "
+               f"миграция {manifest['migration']}.")
+    if manifest["secret_key"] == "environment":
+        click.echo("SECRET_KEY задан переменной окружения и в копию не вошёл.")
+    click.echo("В копии ключ шифрования ключей: храните её так же надёжно, как сам ключ.")
+
+
+@click.command("restore", help="Восстановить SIS из резервной копии в настроенную пустую базу и папку instance.")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Заменить содержимое непустой базы.")
+def restore_command(file: str, force: bool) -> None:
+    from .services import backup
+    try:
+        restored = backup.restore(file, actor="cli", force=force)
+    except SisError as error:
+        raise click.ClickException(str(error)) from None
+    manifest = restored.manifest
+    click.echo(f"Восстановлена копия от {manifest['created_at']} (версия SIS {manifest['sis_version'] or 'неизвестна'}, "
+               f"миграция {manifest['migration']}): {backup.describe_counts(restored.counts)} — как в манифесте.")
+    click.echo(f"Закрытых ключей договоров расшифровано: {restored.private_keys}.")
+    if restored.key_file:
+        click.echo(f"Ключ шифрования ключей записан в {restored.key_file}.")
+    else:
+        click.echo("Ключ шифрования ключей задан переменной SIS_KEY_ENCRYPTION_KEY и совпадает с ключом копии.")
+    if restored.secret_key_file:
+        click.echo(f"Ключ сессий записан в {restored.secret_key_file}.")
+    if restored.needs_upgrade:
+        click.echo("Копия сделана более ранней версией SIS: выполните «flask --app app db upgrade».")
