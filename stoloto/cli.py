@@ -3,7 +3,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .errors import SisError
 from .models import ROLE_LABELS
@@ -125,6 +125,7 @@ def rotate_keys_command() -> None:
 @click.command("backup", help="Резервная копия работающего SIS: база данных, ключ сессий и ключ шифрования ключей "
                               "в одном архиве (tar.gz, права 0600).")
 @click.argument("file", type=click.Path(dir_okay=False))
+@with_appcontext
 def backup_command(file: str) -> None:
     from .services import backup
     try:
@@ -142,6 +143,7 @@ def backup_command(file: str) -> None:
 @click.command("restore", help="Восстановить SIS из резервной копии в настроенную пустую базу и папку instance.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Заменить содержимое непустой базы.")
+@with_appcontext
 def restore_command(file: str, force: bool) -> None:
     from .services import backup
     try:

@@ -1,4 +1,5 @@
 """«Резервное копирование» (`flask backup` / `flask restore`): the database and the instance's keys in one archive."""
+import gzip
 import hashlib
 import io
 import json
@@ -76,9 +77,9 @@ def backup(destination: str, actor: str) -> Backup:
             else:
                 database_file, counts, revision = _dump_postgresql(work_dir / POSTGRESQL_FILE)
             files = {database_file.name: database_file.read_bytes()}
-            secret_key_source = "environment" if os.environ.get("SECRET_KEY") else "file"
-            if secret_key_source == "file":
-                files[SECRET_KEY_FILE] = (_instance() / SECRET_KEY_FILE).read_bytes()
+            secret_key = _secret_key_file()
+            if secret_key:
+                files[SECRET_KEY_FILE] = secret_key
             from_env = current_app.config["SIS_KEY_ENCRYPTION_KEY"]
             # The key goes into the copy wherever it lives: without it the copy's private keys are lost.
             files[KEY_FILE] = "".join(k + "\n" for k in config.key_encryption_keys(from_env, _instance())).encode()
@@ -86,7 +87,7 @@ def backup(destination: str, actor: str) -> Backup:
                 "format": FORMAT, "format_version": FORMAT_VERSION,
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "sis_version": _sis_version(), "migration": revision, "database": _dialect(),
-                "counts": counts, "secret_key": secret_key_source,
+                "counts": counts, "secret_key": "file" if secret_key else "environment",
                 "key_encryption_key": "environment" if from_env else "file",
                 "files": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
             }
@@ -142,6 +143,14 @@ def _write_archive(path: Path, manifest: dict, files: dict[str, bytes]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _secret_key_file() -> bytes | None:
+    """instance/secret_key when it is the key in use; None when SECRET_KEY is given from outside."""
+    path = _instance() / SECRET_KEY_FILE
+    if not path.exists() or path.read_text().strip() != current_app.config["SECRET_KEY"]:
+        return None
+    return path.read_bytes()
 
 
 def _sis_version() -> str | None:
@@ -227,7 +236,7 @@ def _read_archive(path: Path, work: Path) -> tuple[dict, dict[str, Path]]:
                     raise damaged
                 files[name] = work / name
                 files[name].write_bytes(content)
-    except (tarfile.TarError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError, KeyError):
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError, KeyError):
         raise damaged from None
     except OSError as error:
         raise SisError("BACKUP_UNREADABLE", f"Файл {path} не читается: {error.strerror or error}.") from None
