@@ -21,7 +21,8 @@ class AuditView(SecureModelView):
         "result": lambda v, c, m, n: "успешно" if m.result == "ok" else "ошибка",
         "object_type": lambda v, c, m, n: {"contract": "договор", "user": "пользователь", "store": "магазин",
                                            "setting": "настройка", "cash_register": "касса",
-                                           "key_encryption_key": "ключ шифрования"}.get(
+                                           "key_encryption_key": "ключ шифрования",
+                                           "backup": "резервная копия"}.get(
             m.object_type, m.object_type),
     }
     column_formatters_detail = column_formatters

@@ -50,7 +50,7 @@ def target(app, tmp_path):
     if source.get_backend_name() == "sqlite":
         yield f"sqlite:///{tmp_path / 'restored.db'}"
         return
-    name = f"{source.database}_restored"
+    name = f"{source.database}2"
     server = create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
