@@ -19,10 +19,10 @@ FORMATS = ("text", "json")
 NO_REQUEST = "-"
 # An incoming X-Request-Id is kept only when it cannot forge a log line or carry a payload.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# Set explicitly, so that a root logger turned to DEBUG leaves them at WARNING: apscheduler and alembic
-# are noise at INFO; SQLAlchemy's statement parameters hold session tokens; the werkzeug development
-# server logs each request again after SIS has, without its request id.
-QUIET_LOGGERS = ("apscheduler", "alembic", "sqlalchemy", "werkzeug")
+# Set explicitly, so that a root logger turned to DEBUG leaves them at WARNING: apscheduler is noise
+# at INFO; SQLAlchemy's statement parameters hold session tokens; the werkzeug development server logs
+# each request again after SIS has, without its request id.
+QUIET_LOGGERS = ("apscheduler", "sqlalchemy", "werkzeug")
 
 _request_id: ContextVar[str] = ContextVar("sis_request_id", default=NO_REQUEST)
 requests_log = logging.getLogger("stoloto.requests")
@@ -160,6 +160,7 @@ def configure_logging(app: Flask) -> None:
     if not _configured:
         _configured = True
         root.setLevel(logging.INFO)
+        logging.captureWarnings(True)  # Python's warnings too, as lines with a time and a request id
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
     handler.setFormatter(SisFormatter(app.config["SIS_LOG_FORMAT"], app.config["SIS_TIMEZONE"]))
