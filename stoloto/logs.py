@@ -104,19 +104,12 @@ class SisFormatter(logging.Formatter):
 
 
 class SisHandler(logging.StreamHandler):
-    """Writes to the process's standard error as it is now (tests and servers may swap it)."""
+    """Writes to the process's own standard error: not to a stream a caller swapped in (click's CLI
+    runner, a test's capture), whose output is the command's answer, not the log."""
 
     def __init__(self):
-        super().__init__()
+        super().__init__(sys.__stderr__)
         self.addFilter(RequestIdFilter())
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass  # always sys.stderr, looked up at each write
 
 
 def formatter_from_environment() -> SisFormatter:

@@ -28,10 +28,10 @@ TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+03:00 (DEBUG|INF
 
 
 @pytest.fixture
-def log_lines(capsys):
-    """Every line SIS's log handler writes (standard error) during the test."""
-    capsys.readouterr()
-    return lambda: capsys.readouterr().err.splitlines()
+def log_lines(capfd):
+    """Every line SIS's log handler writes (the process's standard error) during the test."""
+    capfd.readouterr()
+    return lambda: capfd.readouterr().err.splitlines()
 
 
 @pytest.fixture
