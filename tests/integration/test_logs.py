@@ -179,11 +179,12 @@ def test_gunicorn_writes_one_json_object_per_line_with_the_request_id(app, tmp_p
     try:
         def answers() -> bool:
             try:
+                # The worker builds the app on its first request: slow on a busy machine.
                 return requests.get(f"http://127.0.0.1:{port}/auth/login", headers={"X-Request-Id": "gunicorn-1"},
-                                    timeout=5).status_code == 200
-            except requests.ConnectionError:
+                                    timeout=60).status_code == 200
+            except requests.ConnectionError:  # not listening yet
                 return False
-        wait_for(answers, 30, "gunicorn to serve")
+        wait_for(answers, 60, "gunicorn to serve")
     finally:
         server.terminate()
         out, err = server.communicate(timeout=30)
