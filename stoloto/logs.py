@@ -38,11 +38,6 @@ def check_log_format(value: str) -> str:
     return value
 
 
-def current_request_id() -> str:
-    """The id of the request (or job run) being served; "-" outside both."""
-    return _request_id.get()
-
-
 @contextmanager
 def request_id(value: str):
     """Lines logged inside carry `value` as their request id (a job run uses its own)."""
