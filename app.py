@@ -14,6 +14,7 @@ from stoloto.errors import SisError
 from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
 from stoloto.health import health
+from stoloto.logs import configure_logging
 from stoloto.services.users import user_of_session
 from stoloto.web_security import register_security
 
@@ -25,6 +26,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                 template_folder="templates")
     app.config.update(config)
     app.json.ensure_ascii = False  # Russian messages readable in API answers
+    configure_logging(app)  # first: every later hook and log line already has the request id
     register_security(app)
     register_extensions(app)
     register_admin(app)

@@ -1,5 +1,4 @@
 import logging
-from logging.config import fileConfig
 
 from flask import current_app
 
@@ -9,9 +8,8 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# No fileConfig(alembic.ini): migrations run inside the app, whose create_app set up SIS's logging
+# (stoloto/logs.py); the .ini's would replace that handler and disable every logger made before.
 logger = logging.getLogger('alembic.env')
 
 

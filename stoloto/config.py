@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .clock import DEFAULT_ZONE, load_zone
 from .crypto import parse_key_encryption_key
+from .logs import check_log_format
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -115,6 +116,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_LOCALE": "ru",
         # Every time the panel shows is in this zone; the database keeps UTC.
         "SIS_TIMEZONE": os.environ.get("SIS_TIMEZONE") or DEFAULT_ZONE,
+        # Server logs: "text" (one line per event) or "json" (one JSON object per line); see stoloto/logs.py.
+        "SIS_LOG_FORMAT": os.environ.get("SIS_LOG_FORMAT") or "text",
         "FLASK_ADMIN_SWATCH": "default",
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SIS_BOOTSTRAP_ADMIN": os.environ.get("SIS_BOOTSTRAP_ADMIN", "1") != "0",
@@ -132,6 +135,7 @@ def build_config(overrides: dict | None = None) -> dict:
     config.update(overrides or {})
     load_zone(config["SIS_TIMEZONE"])  # an unknown zone stops the start, not the first page that shows a time
     config["BABEL_DEFAULT_TIMEZONE"] = config["SIS_TIMEZONE"]
+    check_log_format(config["SIS_LOG_FORMAT"])
     if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A database server may restart under us; a SQLite file cannot drop a connection.
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **config["SQLALCHEMY_ENGINE_OPTIONS"]}

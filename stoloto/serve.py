@@ -1,6 +1,5 @@
 """`make run`: serve SIS on HOST:PORT, with the built-in test stands when no outside URLs are set."""
 import argparse
-import logging
 import os
 
 from .config import instance_path
@@ -30,10 +29,7 @@ def main() -> None:
     parser.add_argument("--stoloto-stand-port", type=int, default=int(os.environ.get("STOLOTO_STAND_PORT", "5443")))
     parser.add_argument("--set-stand-port", type=int, default=int(os.environ.get("SET_STAND_PORT", "5081")))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
+    # Logging is set up by create_app (stoloto/logs.py), the same as under `flask run` and gunicorn.
     for line in start_stands(args.stoloto_stand_port, args.set_stand_port):
         print(f" * {line}", flush=True)
     from app import create_app_or_exit

@@ -1,6 +1,7 @@
 """Client of SET Centrum's store list (docs/protocols.md §2): GET /api/v1/shops, checked shop by shop."""
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -46,6 +47,16 @@ class SetCentrumClient:
 
     def shops(self) -> list[Shop]:
         """Every shop SET lists, each code once; raises SetCentrumError on any failure."""
+        started = time.perf_counter()
+        try:
+            shops = self._shops()
+        except SetCentrumError as error:
+            _log_call(error.code, None, started)
+            raise
+        _log_call("ok", len(shops), started)
+        return shops
+
+    def _shops(self) -> list[Shop]:
         body = self._get(self.base_url + SHOPS_PATH)
         try:
             data = json.loads(body)
@@ -64,12 +75,23 @@ class SetCentrumClient:
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as error:
             raise _connection_error(error, self.base_url, self.timeout[1]) from None
         except requests.exceptions.RequestException as error:
-            log.warning("SET Centrum request failed at %s: %s", url, type(error).__name__)
+            log.debug("SET Centrum request failed: %s", type(error).__name__)  # the call's own line follows
             raise SetCentrumError("CONNECTION", f"ошибка обмена с сервером SET Centrum ({self.base_url})") from None
 
 
+def _log_call(result: str, shops: int | None, started: float) -> None:
+    """The one line per call. SET's store list belongs to no contract, so none is named; nor is the URL,
+    which may hold a password."""
+    took = round((time.perf_counter() - started) * 1000)
+    ok = result == "ok"
+    log.log(logging.INFO if ok else logging.WARNING, "SET Centrum GET %s: %s, %d ms, shops %s", SHOPS_PATH,
+            "200 ok" if ok else result, took, "-" if shops is None else shops,
+            extra={"endpoint": SHOPS_PATH, "status": 200 if ok else None, "outcome": result, "duration_ms": took,
+                   "shops": shops})
+
+
 def _connection_error(error: Exception, base_url: str, read_timeout: float) -> SetCentrumError:
-    log.warning("SET Centrum at %s: %s", base_url, type(error).__name__)
+    log.debug("SET Centrum connection: %s", type(error).__name__)
     if _is_read_timeout(error):
         return SetCentrumError("TIMEOUT", f"сервер SET Centrum не ответил за {read_timeout:g} с")
     reason = getattr(error.args[0], "reason", None) if error.args else None

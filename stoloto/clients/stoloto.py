@@ -63,7 +63,8 @@ class Outcome:
 @dataclass(frozen=True)
 class ClientCertificate:
     certificate_pem: str
-    key_pem: bytes  # decrypted only for the call; written to a 0600 file that is removed after it
+    # Decrypted only for the call, written to a 0600 file removed after it; repr=False keeps it out of any log.
+    key_pem: bytes = field(repr=False)
 
 
 class _ContextAdapter(HTTPAdapter):
@@ -144,7 +145,9 @@ class StolotoClient:
             return False
 
     def _post(self, path: str, request_id: str, body: dict) -> Outcome:
+        started = time.perf_counter()
         outcome = self._send(path, request_id, body)
+        _log_call(path, request_id, body.get("contract_number"), outcome, time.perf_counter() - started)
         with self._hold_off_lock:
             self._hold_off_until = 0.0 if outcome.answered else _clock() + HOLD_OFF_SECONDS
         return outcome
@@ -160,18 +163,29 @@ class StolotoClient:
         except requests.exceptions.Timeout:
             return Outcome(Kind.FAILURE, code="TIMEOUT", message="Столото не ответил вовремя")
         except requests.exceptions.SSLError as error:
-            log.warning("Stoloto TLS error on %s: %s", path, error)
+            log.debug("Stoloto TLS error on %s: %s", path, error)  # the call's own line follows
             return Outcome(Kind.FAILURE, code="TLS", message="ошибка защищённого соединения (TLS)")
         except requests.exceptions.RequestException as error:
             if _was_read_timeout(error):
                 return Outcome(Kind.FAILURE, code="TIMEOUT", message="Столото не ответил вовремя")
-            log.warning("Stoloto unreachable on %s: %s", path, type(error).__name__)
+            log.debug("Stoloto unreachable on %s: %s", path, type(error).__name__)
             return Outcome(Kind.FAILURE, code="CONNECTION", message="сервис Столото недоступен")
-        log.info("Stoloto %s → %s (request %s)", path, response.status_code, request_id)
         try:
             return _interpret(response)
         finally:
             response.close()  # the connection goes back to the pool (or is closed, if the body was not read)
+
+
+def _log_call(path: str, request_id: str, contract_number: str | None, outcome: Outcome, seconds: float) -> None:
+    """The one line per call: what an administrator matches with Stoloto's own log (by X-Request-Id)."""
+    result = "ok" if outcome.ok else outcome.code
+    took = round(seconds * 1000)
+    # Not answered (timeout, no connection, 5xx, garbage) is worth a warning; Stoloto's refusals are answers.
+    level = logging.INFO if outcome.answered else logging.WARNING
+    log.log(level, "Stoloto POST %s: %s %s, %d ms, X-Request-Id %s, contract %s", path,
+            outcome.status if outcome.status is not None else "no answer", result, took, request_id, contract_number,
+            extra={"endpoint": path, "x_request_id": request_id, "status": outcome.status, "outcome": result,
+                   "duration_ms": took, "contract_number": contract_number})
 
 
 def _was_read_timeout(error: Exception) -> bool:

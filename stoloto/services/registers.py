@@ -133,6 +133,11 @@ def current_state(store_code: str, cash_number: int) -> RegistrationState | None
 
 
 def finish_pending(limit: int = 500) -> int:
+    """finish_pending_report(), as the count of registers registered."""
+    return finish_pending_report(limit).registered
+
+
+def finish_pending_report(limit: int = 500) -> "FinishReport":
     """The job: finishes waiting registers and re-registers those whose store moved to another contract.
 
     Only registers whose store's contract is active: the others cannot move on, and rewriting them
@@ -149,7 +154,7 @@ def finish_pending(limit: int = 500) -> int:
              .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at)
              .limit(limit))
     with db.engine.connect() as connection:
-        return _finish_each(connection, connection.execute(query).all()).registered
+        return _finish_each(connection, connection.execute(query).all())
 
 
 @dataclass
