@@ -13,6 +13,7 @@ from stoloto.database import configure_engine
 from stoloto.errors import SisError
 from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
+from stoloto.metrics import register_metrics
 from stoloto.services.users import user_of_session
 from stoloto.web_security import register_security
 
@@ -28,6 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_extensions(app)
     register_admin(app)
     app.register_blueprint(api)
+    register_metrics(app)
     register_errorhandlers(app)
     register_commands(app)
     register_jobs(app)
