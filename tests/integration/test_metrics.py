@@ -1,5 +1,7 @@
 """GET /metrics: Prometheus text that matches the database and the calls made, who may read it, gunicorn's workers summed."""
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -264,3 +266,15 @@ def test_gunicorn_workers_are_summed_and_a_dead_workers_counts_stay(app, stand, 
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode(errors="replace")
     assert "Traceback" not in output, output
+
+
+def test_grafana_dashboard_uses_only_metrics_sis_exports(app):
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    exported = set()
+    for family in text_string_to_metric_families(text):
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [""])
+        exported |= {family.name + suffix for suffix in suffixes}
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bsis_[a-z_]+", target["expr"])}
+    assert used and used <= exported, used - exported
