@@ -139,7 +139,7 @@ def _timestamp(moment) -> float:
 
 
 class DatabaseCollector:
-    """The database's state at scrape time: six GROUP BY or small queries, each answered by an index or a small table."""
+    """The database's state at scrape time: six queries, each on an index or a small table."""
 
     def collect(self):
         started = time.perf_counter()

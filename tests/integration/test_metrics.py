@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus text that matches the database and the calls made, who may read it, gunicorn's workers summed."""
+"""GET /metrics: the text matches the database and the calls made; who may read it; gunicorn's workers summed."""
 import json
 import os
 import re
@@ -23,7 +23,9 @@ from stoloto.extensions import db
 from stoloto.models import Contract
 from stoloto.services import activation, contracts
 from stoloto.services.contracts import ContractInput
-from tests.integration.test_cash_register_api import TOKEN as CASH_TOKEN, URL as REGISTRATION_URL, active_contract, store
+from tests.integration.test_cash_register_api import TOKEN as CASH_TOKEN
+from tests.integration.test_cash_register_api import URL as REGISTRATION_URL
+from tests.integration.test_cash_register_api import active_contract, store
 from tests.integration.test_processes import ROOT, sis_env, wait_for
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
@@ -118,9 +120,10 @@ def test_set_imports_and_stores_added_are_counted(app, setcentrum):
     setcentrum.fault("garbage")
     assert runner.invoke(args=["stores", "import"]).exit_code != 0
     after = scrape(client)
-    assert value(after, "sis_set_imports_total", outcome="ok") - value(before, "sis_set_imports_total", outcome="ok") == 1
-    assert value(after, "sis_set_imports_total", outcome="BAD_RESPONSE") - \
-        value(before, "sis_set_imports_total", outcome="BAD_RESPONSE") == 1
+    for outcome in ("ok", "BAD_RESPONSE"):
+        grew = value(after, "sis_set_imports_total", outcome=outcome) - \
+            value(before, "sis_set_imports_total", outcome=outcome)
+        assert grew == 1, outcome
     assert value(after, "sis_set_stores_added_total") - value(before, "sis_set_stores_added_total") == 40
     assert value(after, "sis_stores", source="set") == 40
 
@@ -155,11 +158,15 @@ def test_loopback_reads_without_a_token(app, address):
     assert value(scrape(app.test_client(), address), "sis_database_up") == 1
 
 
+def _same_config(app) -> dict:
+    """The test app's settings, for a second app on the same database."""
+    return {key: app.config[key] for key in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "SIS_KEY_ENCRYPTION_KEY",
+                                             "TESTING", "SIS_BOOTSTRAP_ADMIN", "SIS_INSTANCE_PATH")}
+
+
 def test_behind_a_proxy_the_forwarded_address_decides(app, monkeypatch):
     monkeypatch.setenv("SIS_BEHIND_PROXY", "1")
-    proxied = create_app({key: app.config[key] for key in (
-        "SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "SIS_KEY_ENCRYPTION_KEY", "TESTING", "SIS_BOOTSTRAP_ADMIN",
-        "SIS_INSTANCE_PATH")})
+    proxied = create_app(_same_config(app))
     client = proxied.test_client()
     outside = client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
     assert outside.status_code == 403 and outside.json["error"]["code"] == "FORBIDDEN"
@@ -185,9 +192,7 @@ def test_with_the_token_any_address_reads(app, monkeypatch):
 @pytest.mark.parametrize("token", ["short", "token with spaces inside it"])
 def test_a_weak_metrics_token_stops_the_start(app, token):
     with pytest.raises(SisError) as refused:
-        create_app({key: app.config[key] for key in (
-            "SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "SIS_KEY_ENCRYPTION_KEY", "TESTING", "SIS_BOOTSTRAP_ADMIN",
-            "SIS_INSTANCE_PATH")} | {"METRICS_TOKEN": token})
+        create_app(_same_config(app) | {"METRICS_TOKEN": token})
     assert refused.value.code == "CONFIG_INVALID" and "METRICS_TOKEN" in refused.value.message
 
 
