@@ -15,6 +15,7 @@ from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
 from stoloto.health import health
 from stoloto.logs import configure_logging
+from stoloto.metrics import register_metrics
 from stoloto.services.users import user_of_session
 from stoloto.web_security import register_security
 
@@ -32,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_admin(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
+    register_metrics(app)
     register_errorhandlers(app)
     register_commands(app)
     register_jobs(app)

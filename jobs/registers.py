@@ -2,11 +2,13 @@
 import logging
 
 from stoloto import logs
+from stoloto.metrics import job_run
 from stoloto.services import registers
 
 log = logging.getLogger(__name__)
 
 
+@job_run("pending_registrations")
 def finish_pending_registrations() -> None:
     with logs.request_id(logs.job_run_id("registers")):
         report = registers.finish_pending_report()

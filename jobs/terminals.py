@@ -2,11 +2,13 @@
 import logging
 
 from stoloto import logs
+from stoloto.metrics import job_run
 from stoloto.services import terminals
 
 log = logging.getLogger(__name__)
 
 
+@job_run("terminal_batches")
 def fetch_terminal_batches() -> None:
     with logs.request_id(logs.job_run_id("terminals")):
         report = terminals.fetch_due_batches()

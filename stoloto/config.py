@@ -139,7 +139,9 @@ def build_config(overrides: dict | None = None) -> dict:
     if not config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A database server may restart under us; a SQLite file cannot drop a connection.
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    folder = Path(config["SIS_INSTANCE_PATH"])  # the folder given, not the default
+    folder.mkdir(parents=True, exist_ok=True)
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = load_secret_key(Path(config["SIS_INSTANCE_PATH"]))  # the folder given, not the default
-    check_key_encryption_keys(config["SIS_KEY_ENCRYPTION_KEY"], Path(config["SIS_INSTANCE_PATH"]))
+        config["SECRET_KEY"] = load_secret_key(folder)
+    check_key_encryption_keys(config["SIS_KEY_ENCRYPTION_KEY"], folder)
     return config

@@ -15,6 +15,7 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from ..boundary import storable
+from ..metrics import stoloto_call
 
 log = logging.getLogger(__name__)
 # Stoloto's error code and text are kept as SIS stores them (cash_registers.stoloto_error_code is 64 long).
@@ -101,6 +102,7 @@ class StolotoClient:
         else:
             self.adapter = HTTPAdapter(**pool)
 
+    @stoloto_call("activate")
     def activate(self, request_id: str, contract_number: str, contract_date: str, agent_inn: str,
                  csr_pem: str) -> Outcome:
         outcome = self._post("/api/v1/contracts/activate", request_id, {
@@ -111,6 +113,7 @@ class StolotoClient:
             return _bad_response(outcome.status, "в ответе нет сертификата")
         return outcome
 
+    @stoloto_call("batches")
     def request_batch(self, request_id: str, contract_number: str, count: int) -> Outcome:
         outcome = self._post("/api/v1/terminals/batches", request_id,
                              {"contract_number": contract_number, "count": count})
@@ -122,6 +125,7 @@ class StolotoClient:
                 return _bad_response(outcome.status, "некорректный список терминалов")
         return outcome
 
+    @stoloto_call("registration")
     def register_terminal(self, request_id: str, terminal_number: str, payload: dict) -> Outcome:
         outcome = self._post(f"/api/v1/terminals/{terminal_number}/registration", request_id, payload)
         if outcome.ok and outcome.data.get("status") != "REGISTERED":

@@ -11,6 +11,7 @@ from ..requisites import clean_text
 from ..clients.setcentrum import SetCentrumClient, SetCentrumError, Shop
 from ..extensions import db
 from ..lifecycle import status_label
+from ..metrics import set_import
 from ..models import CashRegister, Contract, Store, utcnow
 
 ACTION_IMPORT = "Загрузка списка магазинов"
@@ -56,6 +57,7 @@ def setcentrum_client() -> SetCentrumClient:
     return SetCentrumClient(url, settings.get(settings.CONNECT_TIMEOUT), settings.get(settings.READ_TIMEOUT))
 
 
+@set_import
 def import_from_set(actor: str) -> int:
     """"Загрузка списка магазинов": adds the SET stores SIS does not know yet; returns how many.
 

@@ -17,8 +17,10 @@ PUBLIC_ENDPOINTS = {"auth.login_view", "auth.index", "static", "admin.static",
 def _admin_urls(app, methods):
     urls = []
     for rule in app.url_map.iter_rules():
-        # The cash-register API has its own bearer token and no CSRF (tested in test_cash_register_api).
-        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.endswith(".static") or rule.endpoint.startswith("api."):
+        # The cash-register API has its own bearer token and no CSRF (tested in test_cash_register_api);
+        # /metrics answers loopback or METRICS_TOKEN, never a login (tested in test_metrics).
+        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.endswith(".static") or \
+                rule.endpoint.startswith(("api.", "metrics.")):
             continue
         if not (set(methods) & rule.methods):
             continue

@@ -107,6 +107,15 @@ def test_key_encryption_key_is_generated_once_into_the_instance_folder(file_app,
     assert path.read_text() == content
 
 
+def test_an_instance_folder_that_does_not_exist_yet_is_made_with_both_keys(tmp_path):
+    folder = tmp_path / "new" / "instance"
+    create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'sis.db'}", "SECRET_KEY": "",
+                "SIS_KEY_ENCRYPTION_KEY": "", "TESTING": True, "SIS_BOOTSTRAP_ADMIN": False,
+                "SIS_INSTANCE_PATH": str(folder)})
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()} == {
+        KEY_FILE: 0o600, "secret_key": 0o600}
+
+
 @pytest.mark.parametrize("value", ["too-short", "L4stQBP4j2OAK_997tpP0EMjeb98o_YYERjPriIxprw+", "a" * 60])
 def test_a_malformed_key_encryption_key_stops_the_start(app, value):
     with pytest.raises(SystemExit) as stopped:
