@@ -22,6 +22,7 @@ from tests.conftest import PASSWORD, TEST_KEY_ENCRYPTION_KEY, TEST_SECRET, Brows
 from tests.integration.test_processes import ROOT, free_port, sis_env, wait_for
 
 TOKEN = "cash-api-token-never-logged-0123456789"
+METRICS_TOKEN = "metrics-token-never-logged-0123456789"
 API = "/api/v1/cash-registers/registration"
 # 2026-11-30T16:30:00.123+03:00 INFO logger [request id] message — SIS_TIMEZONE is Moscow in the tests.
 TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+03:00 (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+ \[\S+\] ")
@@ -97,6 +98,13 @@ def test_secrets_never_reach_the_log(app, accounts, stand, debug_logging, log_li
     registered = app.test_client().post(API, json={"store_code": "101", "cash_number": 3},
                                         headers={"Authorization": f"Bearer {TOKEN}", "X-Request-Id": "till-101-3"})
     assert registered.status_code == 200, registered.json  # §1.3 over mutual TLS
+    app.config["METRICS_TOKEN"] = METRICS_TOKEN
+    try:
+        scraped = app.test_client().get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+                                        environ_overrides={"REMOTE_ADDR": "10.0.0.9"})
+    finally:
+        app.config["METRICS_TOKEN"] = ""
+    assert scraped.status_code == 200
     lines = log_lines()
     log = "\n".join(lines)
 
@@ -104,7 +112,7 @@ def test_secrets_never_reach_the_log(app, accounts, stand, debug_logging, log_li
     assert "POST /auth/login 302" in log and "Stoloto POST /api/v1/contracts/activate: 200 ok" in log
     assert any("[till-101-3] Stoloto POST /api/v1/terminals/" in line and "/registration: 200 ok" in line
                for line in lines), log
-    secrets = {"password": PASSWORD, "cash API token": TOKEN, "SECRET_KEY": TEST_SECRET,
+    secrets = {"password": PASSWORD, "cash API token": TOKEN, "METRICS_TOKEN": METRICS_TOKEN, "SECRET_KEY": TEST_SECRET,
                "key-encryption key": TEST_KEY_ENCRYPTION_KEY,
                "admin's session cookie": admin.client.get_cookie("session").value,
                "operator's session cookie": operator.client.get_cookie("session").value}
