@@ -15,6 +15,7 @@ from stoloto.database import configure_engine
 from stoloto.errors import SisError
 from stoloto.errors_web import register_errorhandlers
 from stoloto.extensions import babel, csrf, db, login_manager, migrate
+from stoloto.health import health
 from stoloto.services.users import user_of_session
 from stoloto.web_security import register_security
 
@@ -30,6 +31,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_extensions(app)
     register_admin(app)
     app.register_blueprint(api)
+    app.register_blueprint(health)
     register_errorhandlers(app)
     register_commands(app)
     register_jobs(app)

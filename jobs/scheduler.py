@@ -1,6 +1,10 @@
 """APScheduler wiring: one BackgroundScheduler per serving process; a database lease picks the one runner."""
+import atexit
 import logging
 import os
+import signal
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import click
@@ -16,7 +20,7 @@ from .terminals import fetch_terminal_batches
 
 log = logging.getLogger(__name__)
 LEASE = "jobs"
-TICK_SECONDS = 5  # how often every process checks whether a run is due; the interval setting decides
+TICK_SECONDS = 5  # how often every process renews or tries the lease; the interval setting decides the runs
 
 
 def should_start(app: Flask) -> bool:
@@ -29,46 +33,94 @@ def should_start(app: Flask) -> bool:
 
 def register_jobs(app: Flask) -> None:
     app.extensions["sis_scheduler"] = None
+    # Every process passes a nudge on through the database: the runner may be another process.
+    signals.terminals_needed.connect(_record_nudge, weak=False)
     if should_start(app):
         start(app)
 
 
+def _record_nudge(*args, **kwargs) -> None:
+    lease.nudge(LEASE)
+
+
 def start(app: Flask) -> BackgroundScheduler:
     runner = JobRunner(app)
-    signals.terminals_needed.connect(runner.nudge, weak=False)
     scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(runner.tick, "interval", seconds=TICK_SECONDS, id="sis-jobs", next_run_time=_now())
     scheduler.start()
     app.extensions["sis_scheduler"] = scheduler
+    app.extensions["sis_scheduler_started"] = time.monotonic()
+    # gunicorn's workers leave through sys.exit, so atexit runs there; `flask run` needs SIGTERM
+    # turned into SystemExit first (Python's default SIGTERM ends the process without atexit).
+    atexit.register(shutdown, app)
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return scheduler
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def shutdown(app: Flask) -> None:
+    """Stops this process's scheduler (a run in progress finishes) and releases the lease if held, so
+    another process runs the jobs at its next tick instead of after the lease's TTL. Safe to call twice."""
+    scheduler = app.extensions.get("sis_scheduler")
+    if scheduler is None:
+        return
+    app.extensions["sis_scheduler"] = None
+    scheduler.shutdown(wait=True)
+    with app.app_context():
+        try:
+            lease.release(LEASE)
+        except Exception:  # the database may be gone too; the lease then simply expires
+            log.exception("could not release the job lease")
+        finally:
+            db.session.remove()
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def grace_period(app: Flask) -> bool:
+    """True during the first lease TTL of a process that runs the scheduler: a lease left by a killed
+    holder is taken only when it expires, so a stale lease right after a start is not yet a failure."""
+    started = app.extensions.get("sis_scheduler_started")
+    if started is None or app.extensions.get("sis_scheduler") is None:
+        return False
+    return time.monotonic() - started < lease.ttl(settings.get(settings.JOB_INTERVAL)).total_seconds()
+
+
+def runner_alive() -> bool:
+    """Whether some process renewed the job lease within three job intervals."""
+    renewed = lease.renewed_at(LEASE)
+    limit = timedelta(seconds=3 * settings.get(settings.JOB_INTERVAL))
+    return renewed is not None and _now().replace(tzinfo=None) - renewed <= limit
+
+
 class JobRunner:
-    """Runs the jobs when the interval setting says they are due and this process holds the lease."""
+    """Renews the lease every tick; runs the jobs when it holds the lease and they are due (the interval
+    has passed, or a process nudged the lease since the last run)."""
 
     def __init__(self, app: Flask):
         self.app = app
         self.last_run = None
-        self.nudged = False
-
-    def nudge(self, *args, **kwargs) -> None:
-        """Run at the next tick, whatever the interval: a cash register is waiting for terminals."""
-        self.nudged = True
+        self.nudges_seen = None
 
     def tick(self) -> None:
         with self.app.app_context():
             try:
                 interval = settings.get(settings.JOB_INTERVAL)
                 now = _now()
-                if not self.nudged and self.last_run and (now - self.last_run).total_seconds() < interval:
+                if not lease.acquire(LEASE, lease.ttl(interval)):
+                    self.last_run = None  # another process runs the jobs; if we take over, we run at once
                     return
-                if not lease.acquire(LEASE, timedelta(seconds=max(60, 3 * interval))):
+                nudges = lease.nudges(LEASE)
+                if nudges == self.nudges_seen and self.last_run and (now - self.last_run).total_seconds() < interval:
                     return
-                self.last_run, self.nudged = now, False
+                self.last_run, self.nudges_seen = now, nudges
                 fetch_terminal_batches()
                 finish_pending_registrations()
             except Exception:  # a job must never kill the scheduler thread; the error goes to the log

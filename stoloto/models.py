@@ -223,6 +223,10 @@ class SchedulerLease(db.Model):
     name: Mapped[str] = mapped_column(db.String(32), primary_key=True)
     holder: Mapped[str] = mapped_column(db.String(128))
     expires_at: Mapped[datetime]
+    # When the holder last renewed it (every tick): /readyz tells a live runner from a stale lease.
+    renewed_at: Mapped[datetime | None]
+    # Counted up by any process that has work for the runner now (a register waiting for terminals).
+    nudges: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class AuditEvent(db.Model):
