@@ -101,6 +101,14 @@ def post_form(session: requests.Session, base_url: str, page: str, url: str, dat
     return response.text
 
 
+def contract_status(session: requests.Session, base_url: str) -> str:
+    """The status column of the only contract on «Договоры»."""
+    cells = re.findall(r'<td class="col-status">(.*?)</td>', session.get(base_url + "/contracts/", timeout=10).text,
+                       re.S)
+    assert len(cells) == 1, cells
+    return re.sub(r"<[^>]+>", "", cells[0]).strip()
+
+
 def success_message(html: str) -> str:
     match = re.search(r'class="alert alert-success[^"]*"[^>]*>(.*?)</div>', html, re.S)
     assert match, "no success message on the page:\n" + html[-3000:]
@@ -136,24 +144,23 @@ def test_the_demo_image_serves_the_whole_demo_as_non_root_and_stops_cleanly_on_s
     assert "Ожидание терминалов" in success_message(post_form(
         session, base, "/contracts/", "/contracts/activate/", {"id": contract_id}))
     # The job runner inside the container fetches the terminal numbers.
-    wait_until(lambda: "Активный" in session.get(base + "/contracts/", timeout=10).text, 120,
-               "the contract becomes «Активный»")
+    wait_until(lambda: contract_status(session, base) == "Активный", 120, "the contract becomes «Активный»")
 
     # «Магазины» → «Загрузка списка магазинов» from the SET Centrum stand, then bind one to the contract.
     post_form(session, base, "/stores/import/", "/stores/import/", {})
     stores = session.get(base + "/stores/", timeout=10).text
-    store_id = re.search(r'name="rowid" value="(\d+)"', stores).group(1)
-    bound = post_form(session, base, f"/stores/bind/?ids={store_id}", "/stores/bind/",
-                      {"ids": store_id, "contract_id": contract_id, "url": "/stores/"})
-    success_message(bound)
-    store_code = re.search(r"/stores/details/\?id=" + store_id + r"[^>]*>\s*(\d+)", bound) or \
-        re.search(r"<td[^>]*>\s*(1\d\d)\s*</td>", bound)
-    assert store_code, "the store's code is not on the stores page"
+    first_row = re.search(r'name="id" type="hidden" value="(\d+)">.*?<td class="col-code">\s*(\S+)\s*</td>', stores,
+                          re.S)
+    assert first_row, "no imported store on the stores page"
+    store_id, store_code = first_row.groups()
+    assert "1 магазин" in success_message(post_form(
+        session, base, f"/stores/bind/?ids={store_id}", f"/stores/bind/?ids={store_id}",
+        {"ids": store_id, "contract_id": contract_id, "url": "/stores/"}))
 
     # «Настройки» hands the cash API token to the registers; a register registers itself.
     token = re.search(r'name="cash_api.token" value="([^"]+)"', session.get(base + "/settings/", timeout=10).text)
     registered = requests.post(base + "/api/v1/cash-registers/registration",
-                               json={"store_code": store_code.group(1), "cash_number": 1},
+                               json={"store_code": store_code, "cash_number": 1},
                                headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=60)
     assert registered.status_code == 200, registered.text
     assert registered.json()["status"] == "REGISTERED" and registered.json()["contract_number"] == "КОНТ-1"
