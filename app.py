@@ -68,7 +68,9 @@ def bootstrap_admin(app: Flask) -> None:
 
 
 def _given_admin_password() -> tuple[str | None, str]:
-    from_env, file_name = os.environ.get("SIS_ADMIN_PASSWORD"), os.environ.get("SIS_ADMIN_PASSWORD_FILE")
+    # Empty counts as unset: compose files pass `SIS_ADMIN_PASSWORD: ${SIS_ADMIN_PASSWORD:-}`.
+    from_env = os.environ.get("SIS_ADMIN_PASSWORD") or None
+    file_name = os.environ.get("SIS_ADMIN_PASSWORD_FILE") or None
     if from_env is not None and file_name is not None:
         raise SisError("CONFIG_INVALID", "Задайте только одну из переменных SIS_ADMIN_PASSWORD и "
                                          "SIS_ADMIN_PASSWORD_FILE.")

@@ -35,6 +35,13 @@ def test_without_a_given_password_a_random_one_is_printed_once(first_start, caps
     assert PRINTED not in capsys.readouterr().err
 
 
+def test_an_empty_sis_admin_password_counts_as_unset(first_start, monkeypatch, capsys):
+    monkeypatch.setenv("SIS_ADMIN_PASSWORD", "")
+    monkeypatch.setenv("SIS_ADMIN_PASSWORD_FILE", "")
+    first_start()
+    assert PRINTED in capsys.readouterr().err
+
+
 def test_sis_admin_password_sets_the_first_admins_password_and_is_not_printed(first_start, monkeypatch, capsys):
     monkeypatch.setenv("SIS_ADMIN_PASSWORD", "given-password-42")
     application = first_start()
