@@ -121,6 +121,7 @@ def test_the_demo_image_serves_the_whole_demo_as_non_root_and_stops_cleanly_on_s
                STARTUP, "/healthz answers 200")
     ready = requests.get(base + "/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
+    assert podman("healthcheck", "run", container.name, check=False).returncode == 0  # the image's HEALTHCHECK
 
     processes = podman("top", container.name, "user", "args").stdout.splitlines()[1:]
     assert processes and all(not line.startswith("root") for line in processes), processes
