@@ -13,7 +13,7 @@ from tests.integration.test_processes import activated_contract
 pytestmark = pytest.mark.browser
 TOKEN = "browser-test-token-0123456789"
 MODELS = {"contracts": Contract, "stores": Store, "registers": CashRegister, "users": User, "journal": AuditEvent}
-# Not pages: downloads, exports and JSON.
+# Not pages: downloads, exports and JSON (the API, /healthz and /readyz are whole blueprints, skipped below).
 NOT_PAGES = ("ajax_lookup", "appendix_view", "export", "static")
 NOT_FOUND = "/no-such-page/"
 
@@ -44,7 +44,7 @@ def _pages(app) -> list[str]:
     urls = ["/auth/login"]
     for rule in app.url_map.iter_rules():
         view, _, kind = rule.endpoint.partition(".")
-        if "GET" not in rule.methods or view in ("api", "auth", "static") or kind in NOT_PAGES:
+        if "GET" not in rule.methods or view in ("api", "auth", "static", "health") or kind in NOT_PAGES:
             continue
         url = rule.rule
         if kind in ("edit_view", "details_view"):

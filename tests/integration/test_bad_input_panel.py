@@ -247,6 +247,8 @@ def test_no_panel_route_answers_a_server_error_to_bad_input(app, web, rows, stan
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/") or rule.arguments - {"export_type"} or "logout" in rule.rule:
             continue
+        if rule.endpoint == "health.readyz":  # its 503 means "no job runner here", whatever the query
+            continue
         url = rule.rule.replace("<export_type>", "csv")
         for query in BAD_QUERIES:
             if "GET" in rule.methods and browser.get(f"{url}?{query}").status_code >= 500:

@@ -113,3 +113,122 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+LEASE_ENV = {"SIS_SCHEDULER": "1", "SIS_JOB_LEASE_MIN_SECONDS": "15"}  # TTL 15 s with a 5 s interval
+GUNICORN = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread", "--threads", "2",
+            "--graceful-timeout", "20", "app:app"]
+
+
+class Server:
+    """A SIS server process in its own session: killing the group kills gunicorn's master and worker."""
+
+    def __init__(self, command: list[str], env: dict):
+        self.port = free_port()
+        argv = command + (["--bind", f"127.0.0.1:{self.port}"] if command is GUNICORN else
+                          ["run", "--host", "127.0.0.1", "--port", str(self.port)])
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def owns(self, holder: str) -> bool:
+        """Whether the lease holder "host:pid:…" is this server's process (or its gunicorn worker)."""
+        try:
+            return os.getpgid(int(holder.split(":")[1])) == self.process.pid
+        except (ProcessLookupError, IndexError, ValueError):
+            return False
+
+    def serving(self) -> bool:
+        import requests
+        try:
+            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+        self.process.wait(30)
+
+
+def lease_row(app):
+    from stoloto.models import SchedulerLease
+    with app.app_context():
+        db.session.expire_all()
+        row = db.session.get(SchedulerLease, "jobs")
+        return None if row is None else (row.holder, row.expires_at)
+
+
+def held_by(app, server: Server) -> bool:
+    from stoloto.models import utcnow
+    row = lease_row(app)
+    return row is not None and server.owns(row[0]) and row[1] > utcnow()
+
+
+def register_cash(server: Server, store_code: str, numbers) -> None:
+    import requests
+    for number in numbers:
+        answer = requests.post(server.url + "/api/v1/cash-registers/registration", timeout=30,
+                               json={"store_code": store_code, "cash_number": number},
+                               headers={"Authorization": "Bearer test-cash-api-token-0123456789"})
+        assert answer.status_code in (200, 202), answer.text
+
+
+def test_two_servers_hand_the_jobs_over_on_kill_and_on_sigterm(app, stand, tmp_path):
+    """gunicorn and `flask run` on one database: one lease holder at a time; kill -9 → the other takes over
+    when the lease expires; SIGTERM → the lease is released at exit; every terminal number is kept once."""
+    from stoloto.models import CashRegister, Store, utcnow
+    with app.app_context():
+        contract_id = activated_contract(stand, "LEASE-1")
+        db.session.add(Store(code="201", contract_id=contract_id, name="Магазин №201", address="г. Москва",
+                             source="manual"))
+        db.session.commit()
+        settings.save({settings.JOB_INTERVAL: 5, settings.CASH_API_TOKEN: "test-cash-api-token-0123456789"}, "t")
+    flask_run = Server(FLASK, sis_env(app, tmp_path / "a", **LEASE_ENV))
+    gunicorn = None
+    servers = [flask_run]
+    try:
+        wait_for(lambda: held_by(app, flask_run), 30, "`flask run` to take the job lease")
+        gunicorn = Server(GUNICORN, sis_env(app, tmp_path / "b", **LEASE_ENV))
+        servers.append(gunicorn)
+        wait_for(gunicorn.serving, 30, "gunicorn to serve")
+        register_cash(gunicorn, "201", range(1, 8))  # 7 registers, batches of 5: the holder fetches more
+        assert held_by(app, flask_run)  # the second server waits while the lease is held
+
+        flask_run.stop(signal.SIGKILL)
+        wait_for(lambda: held_by(app, gunicorn), 60, "gunicorn to take the lease once it expires")
+
+        flask_run = Server(FLASK, sis_env(app, tmp_path / "c", **LEASE_ENV))
+        servers.append(flask_run)
+        wait_for(flask_run.serving, 30, "`flask run` to serve again")
+        register_cash(flask_run, "201", range(8, 13))
+        holder = lease_row(app)[0]
+        gunicorn.stop(signal.SIGTERM)
+        assert gunicorn.process.returncode == 0
+        released = lease_row(app)
+        assert released[0] != holder or released[1] <= utcnow()  # released at exit, not left to expire
+        wait_for(lambda: held_by(app, flask_run), 60, "`flask run` to take the released lease")
+
+        def all_registered():
+            with app.app_context():
+                db.session.expire_all()
+                states = db.session.scalars(select(CashRegister.state)).all()
+                return len(states) == 12 and set(states) == {"registered"}
+        wait_for(all_registered, 60, "every cash register to be registered by the job")
+
+        holder = lease_row(app)[0]
+        flask_run.stop(signal.SIGTERM)
+        released = lease_row(app)
+        assert released[0] == holder and released[1] <= utcnow()  # `flask run` releases it on SIGTERM too
+    finally:
+        for server in servers:
+            server.stop(signal.SIGKILL)
+    with app.app_context():
+        ours = db.session.scalars(select(Terminal.number)).all()
+        assert sorted(ours) == sorted(stand.issued("LEASE-1")) and len(set(ours)) == len(ours)
+        bound = db.session.scalars(select(Terminal.number).join(CashRegister,
+                                                                CashRegister.terminal_id == Terminal.id)).all()
+        assert len(bound) == 12 and len(set(bound)) == 12
+        batches = db.session.scalars(select(TerminalBatch)).all()
+        assert batches and all(batch.status == "done" for batch in batches)  # a killed run's batch replayed
+    assert stand.state()["executed"]["batches"] == len(batches)
