@@ -63,7 +63,7 @@ class Container:
     def get(self, path: str):
         try:
             return requests.get(self.base_url + path, timeout=5)
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or the workers still booting
             return None
 
 
