@@ -49,7 +49,7 @@ def register_admin(app) -> Admin:
     app.add_template_filter(local_time)  # templates show stored UTC moments in SIS_TIMEZONE
     app.add_template_global(clock.label, "zone_label")
     # sis_base.html warns on every page while no Stoloto URL is set (the setting, or STOLOTO_URL).
-    app.add_template_global(lambda: bool(stoloto_settings.get(stoloto_settings.STOLOTO_URL)), "stoloto_configured")
+    app.add_template_global(stoloto_settings.stoloto_configured, "stoloto_configured")
     _reach_flask_admins_own_templates(app)
     app.before_request(refuse_unstorable_text)
     admin = Admin(app, name="СИ Столото", url="/",
