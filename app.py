@@ -1,5 +1,7 @@
 """SIS — Stoloto Integration Server: the application factory."""
+import os
 import sys
+from pathlib import Path
 
 from flask import Flask
 
@@ -56,15 +58,33 @@ def register_extensions(app: Flask) -> None:
 
 
 def bootstrap_admin(app: Flask) -> None:
-    """The first start creates `admin` with a random password, printed once."""
+    """The first start creates `admin`: with SIS_ADMIN_PASSWORD (or the file SIS_ADMIN_PASSWORD_FILE names,
+    for container secrets) when set, else with a random password printed once."""
     if not app.config["SIS_BOOTSTRAP_ADMIN"]:
         return
     from stoloto.services.users import bootstrap_admin as create_first_admin
+    given, source = _given_admin_password()
     with app.app_context():
-        password = create_first_admin()
-    if password:
+        password = create_first_admin(given, source)
+    if password and given is None:
         print(f"\n*** SIS: создан пользователь admin, пароль: {password}\n"
               "*** Сохраните его: повторно он показан не будет.\n", file=sys.stderr, flush=True)
+
+
+def _given_admin_password() -> tuple[str | None, str]:
+    # Empty counts as unset: compose files pass `SIS_ADMIN_PASSWORD: ${SIS_ADMIN_PASSWORD:-}`.
+    from_env = os.environ.get("SIS_ADMIN_PASSWORD") or None
+    file_name = os.environ.get("SIS_ADMIN_PASSWORD_FILE") or None
+    if from_env is not None and file_name is not None:
+        raise SisError("CONFIG_INVALID", "Задайте только одну из переменных SIS_ADMIN_PASSWORD и "
+                                         "SIS_ADMIN_PASSWORD_FILE.")
+    if file_name is None:
+        return from_env, "SIS_ADMIN_PASSWORD"
+    try:
+        # A secret file usually ends with a newline that is not part of the password.
+        return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n"), f"SIS_ADMIN_PASSWORD_FILE ({file_name})"
+    except (OSError, UnicodeDecodeError) as error:
+        raise SisError("CONFIG_INVALID", f"SIS_ADMIN_PASSWORD_FILE: файл {file_name} не прочитан: {error}.") from None
 
 
 def create_app_or_exit() -> Flask:

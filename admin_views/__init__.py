@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
 from stoloto import clock
+from stoloto import settings as stoloto_settings
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 from stoloto.web_security import csp_nonce
@@ -47,6 +48,8 @@ def register_admin(app) -> Admin:
     _use_our_wording()
     app.add_template_filter(local_time)  # templates show stored UTC moments in SIS_TIMEZONE
     app.add_template_global(clock.label, "zone_label")
+    # sis_base.html warns on every page while no Stoloto URL is set (the setting, or STOLOTO_URL).
+    app.add_template_global(stoloto_settings.stoloto_configured, "stoloto_configured")
     _reach_flask_admins_own_templates(app)
     app.before_request(refuse_unstorable_text)
     admin = Admin(app, name="СИ Столото", url="/",

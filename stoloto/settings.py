@@ -119,6 +119,13 @@ def get(key: str):
     return cached[1][key]
 
 
+def stoloto_configured() -> bool:
+    """Whether a Stoloto URL is set (the page header asks on every page). Reads that one setting only: a sealed
+    setting that does not open must not break every page, only the ones that use it."""
+    row = db.session.get(Setting, STOLOTO_URL)
+    return bool(row.value if row is not None else _default(BY_KEY[STOLOTO_URL]))
+
+
 def cash_api_token() -> str:
     """The cash-register API token: from the database, else CASH_API_TOKEN, else generated once and stored."""
     token = get(CASH_API_TOKEN)

@@ -53,13 +53,20 @@ def create_user(login: str, role: str, password: str, actor: str = audit.SYSTEM_
     return user
 
 
-def bootstrap_admin() -> str | None:
-    """On the very first start creates `admin` with a random password and returns the password."""
+def bootstrap_admin(given_password: str | None = None, source: str = "SIS_ADMIN_PASSWORD") -> str | None:
+    """On the very first start creates `admin` and returns its password: the given one, else a random one.
+
+    A given password that breaks the password rules stops the start, even before the schema exists,
+    so the mistake shows on the first start and not after someone tried to log in."""
+    if given_password is not None:
+        problems = _password_problems(given_password)
+        if problems:
+            raise errors.SisError("CONFIG_INVALID", f"{source}: {problems['password']}")
     if not inspect(db.engine).has_table(User.__tablename__):
         return None  # schema not migrated yet
     if db.session.scalar(select(func.count()).select_from(User)):
         return None
-    password = secrets.token_urlsafe(12)
+    password = given_password or secrets.token_urlsafe(12)
     try:
         create_user("admin", ADMIN, password)
     except errors.SisError:
