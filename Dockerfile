@@ -6,7 +6,8 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 RUN python -m venv /opt/sis-venv
 COPY requirements.txt /tmp/requirements.txt
-RUN /opt/sis-venv/bin/pip install --no-cache-dir --disable-pip-version-check -q -r /tmp/requirements.txt
+RUN /opt/sis-venv/bin/pip install --no-cache-dir --disable-pip-version-check -q \
+    --require-hashes -r /tmp/requirements.txt
 
 FROM ${BASE_IMAGE}
 # A fixed uid: a bind-mounted instance folder is made writable with `chown 10001`.
