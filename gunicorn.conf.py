@@ -2,6 +2,7 @@
 import os
 
 from stoloto.logs import gunicorn_logconfig
+
 # child_exit is gunicorn's hook by its name here; prepare_folder must run before anything imports prometheus_client.
 from stoloto.metrics_process import child_exit, prepare_folder  # noqa: F401
 

@@ -2,13 +2,11 @@
 from pathlib import Path
 
 import flask_admin
-from flask_admin import Admin
-from flask_admin import babel as admin_babel
+from flask_admin import Admin, babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
-from stoloto import clock
-from stoloto import settings as stoloto_settings
+from stoloto import clock, settings as stoloto_settings
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 from stoloto.web_security import csp_nonce

@@ -9,8 +9,8 @@ from sqlalchemy.orm import joinedload
 from stoloto.errors import SisError
 from stoloto.extensions import db
 from stoloto.models import CashRegister, RegistrationAttempt, Store, Terminal
-from stoloto.services import registers
 from stoloto.register_lifecycle import REASON_LABELS, STATE_LABELS
+from stoloto.services import registers
 
 from .formatters import datetime_formatter, in_zone
 from .guard import RecordIdFilter
@@ -39,7 +39,8 @@ class CashRegisterView(SecureModelView):
         "store.code": "Магазин", "store.name": "Наименование магазина", "cash_number": "Номер кассы",
         "serial_number": "Серийный номер", "fiscal_number": "Фискальный номер", "cash_type": "Тип кассы",
         "contract.number": "Договор", "terminal.number": "Номер терминала", "state": "Состояние",
-        "reason": "Причина ожидания", "registered_at": in_zone("Зарегистрирована"), "last_attempt_at": in_zone("Последняя попытка"),
+        "reason": "Причина ожидания", "registered_at": in_zone("Зарегистрирована"),
+        "last_attempt_at": in_zone("Последняя попытка"),
         "last_error": "Последняя ошибка", "created_at": in_zone("Впервые обратилась"),
     }
     # Only indexed orders: sorting 200,000 rows by anything else is a full scan per page.

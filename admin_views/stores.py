@@ -15,8 +15,15 @@ from stoloto.services import contracts, stores
 from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .formatters import datetime_formatter, in_zone
-from .security import (SecureModelView, actor, contract_options, delete_or_show, require_can_act, save_or_show,
-                       show_error)
+from .security import (
+    SecureModelView,
+    actor,
+    contract_options,
+    delete_or_show,
+    require_can_act,
+    save_or_show,
+    show_error,
+)
 
 NO_CONTRACT = "none"
 # How many ticked codes the bind form lists before "и ещё N".
@@ -69,7 +76,8 @@ class StoreView(SecureModelView):
     column_details_list = ("code", "name", "address", "contract", "comment", "source", "created_at", "updated_at")
     column_labels = {
         "code": "Код магазина", "name": "Наименование", "address": "Адрес", "contract": "Договор",
-        "comment": "Комментарий", "source": "Источник", "created_at": in_zone("Создан"), "updated_at": in_zone("Изменён"),
+        "comment": "Комментарий", "source": "Источник", "created_at": in_zone("Создан"),
+        "updated_at": in_zone("Изменён"),
     }
     column_filters = [ContractFilter(),
                       FilterEqual(Store.source, "Источник", options=list(SOURCE_LABELS.items()))]

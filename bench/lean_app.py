@@ -15,9 +15,9 @@ def create_lean_app() -> Flask:
     from app import create_app
     from stoloto.clients.stoloto import StolotoClient
     from stoloto.database import configure_engine
+    from stoloto.extensions import db
     from stoloto.models import Contract
     from stoloto.services.gateway import client_certificate
-    from stoloto.extensions import db
 
     sis = create_app({"SIS_BOOTSTRAP_ADMIN": False})
     contract_id = int(os.environ["LEAN_CONTRACT_ID"])

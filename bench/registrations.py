@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _setup  # noqa: E402
 
 DURATION, CONNECTIONS, THREADS = 10, 32, 2
-GUNICORN = os.environ.get("BENCH_GUNICORN", "--workers 4 --threads 4 --worker-class gthread").split()  # as the Dockerfile
+# As the Dockerfile serves it
+GUNICORN = os.environ.get("BENCH_GUNICORN", "--workers 4 --threads 4 --worker-class gthread").split()
 # Every request is a register never seen before: run r takes the keys from (r - 1) × 100,000 on,
 # thread i of THREADS every THREADS-th of them (keys map one-to-one onto 100 stores × 9999 registers).
 WRK_SCRIPT = """
@@ -69,7 +70,7 @@ def measure(url: str, folder: Path, run: int, server: int, stand: int) -> tuple[
     before = _setup.cpu_seconds(server), _setup.cpu_seconds(stand)
     rate, count = wrk(url, folder, run)
     server_ms, stand_ms = ((_setup.cpu_seconds(group) - start) * 1000 / count
-                           for group, start in zip((server, stand), before))
+                           for group, start in zip((server, stand), before, strict=True))
     return rate, server_ms, stand_ms
 
 
@@ -124,7 +125,8 @@ def main() -> None:
             doubles = db.session.scalar(text("SELECT count(*) - count(DISTINCT terminal_id) FROM cash_registers "
                                              "WHERE terminal_id IS NOT NULL"))
     database = "PostgreSQL" if "postgresql" in url else "SQLite"
-    print(f"stand: {'HTTPS, mutual TLS' if tls else 'plain HTTP'}; database: {database}; wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s; gunicorn {' '.join(GUNICORN)}")
+    print(f"stand: {'HTTPS, mutual TLS' if tls else 'plain HTTP'}; database: {database}; "
+          f"wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s; gunicorn {' '.join(GUNICORN)}")
     sis, lean = ([statistics.median(run[i] for run in results[name]) for i in range(3)] for name in ("SIS", "lean"))
     print(f"SIS registrations:  {sis[0]:8.1f}/s median of {repeat}  ({registered} registered, {doubles} numbers twice)")
     print(f"lean reference:     {lean[0]:8.1f}/s median of {repeat}")

@@ -5,7 +5,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -81,7 +81,7 @@ def shutdown(app: Flask) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def grace_period(app: Flask) -> bool:

@@ -1,4 +1,4 @@
-"""The cash-register API (docs/protocols.md §3): a bearer-token JSON blueprint under /api/v1 and its OpenAPI document."""
+"""The cash-register API (docs/protocols.md §3): a bearer-token JSON blueprint under /api/v1, its OpenAPI document."""
 import hmac
 
 from flask import Blueprint, jsonify, request

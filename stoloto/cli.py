@@ -151,8 +151,9 @@ def restore_command(file: str, force: bool) -> None:
     except SisError as error:
         raise click.ClickException(str(error)) from None
     manifest = restored.manifest
-    click.echo(f"Восстановлена копия от {manifest['created_at']} (версия SIS {manifest['sis_version'] or 'неизвестна'}, "
-               f"миграция {manifest['migration']}): {backup.describe_counts(restored.counts)} — как в манифесте.")
+    click.echo(f"Восстановлена копия от {manifest['created_at']} "
+               f"(версия SIS {manifest['sis_version'] or 'неизвестна'}, миграция {manifest['migration']}): "
+               f"{backup.describe_counts(restored.counts)} — как в манифесте.")
     click.echo(f"Закрытых ключей договоров расшифровано: {restored.private_keys}.")
     if restored.key_file:
         click.echo(f"Ключ шифрования ключей записан в {restored.key_file}.")

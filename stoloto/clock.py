@@ -1,5 +1,5 @@
 """Time as users see it: the SIS_TIMEZONE zone, its label and today's date there; the database keeps UTC."""
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,13 +29,13 @@ def zone() -> ZoneInfo:
 def local(moment: datetime) -> datetime:
     """A moment in the zone; a naive moment is UTC, as the database keeps it."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone())
 
 
 def utc(moment: datetime) -> datetime:
     """A moment typed in the zone, as the database keeps it (naive UTC)."""
-    return moment.replace(tzinfo=zone()).astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.replace(tzinfo=zone()).astimezone(UTC).replace(tzinfo=None)
 
 
 def today() -> date:

@@ -5,13 +5,20 @@ import logging
 import os
 import re
 import time
-from datetime import timezone
+from datetime import UTC
 from functools import wraps
 
 from cryptography import x509
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
-                               disable_created_metrics, generate_latest)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
@@ -135,7 +142,7 @@ def job_run(job: str):
 
 
 def _timestamp(moment) -> float:
-    return moment.replace(tzinfo=timezone.utc).timestamp()  # the database keeps naive UTC
+    return moment.replace(tzinfo=UTC).timestamp()  # the database keeps naive UTC
 
 
 class DatabaseCollector:

@@ -1,8 +1,8 @@
 """"Настройки": typed settings stored in the database; the environment gives the first values."""
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlsplit
 
 from flask import current_app

@@ -7,9 +7,8 @@ Revises: 0003
 Create Date: 2026-11-30 15:40:13.787525
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0004'

@@ -7,9 +7,8 @@ Create Date: 2026-12-05 12:00:00
 """
 from datetime import datetime
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0007'

@@ -44,7 +44,8 @@ def activate(contract_id: int, actor: str) -> Contract:
         contract.activated_at = utcnow()
         transition(contract, ContractStatus.AWAITING_TERMINALS, actor,
                    details=f"сертификат {crypto.describe_subject(certificate.subject)}, "
-                           f"действует до {clock.local(certificate.not_valid_after_utc):%d.%m.%Y %H:%M} ({clock.label()})")
+                           f"действует до {clock.local(certificate.not_valid_after_utc):%d.%m.%Y %H:%M} "
+                           f"({clock.label()})")
         db.session.commit()
     except errors.SisError as error:
         audit.record_now(actor, "contract", contract_id, ACTION, "error", str(error))

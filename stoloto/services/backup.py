@@ -11,7 +11,7 @@ import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -85,7 +85,7 @@ def backup(destination: str, actor: str) -> Backup:
             files[KEY_FILE] = "".join(k + "\n" for k in config.key_encryption_keys(from_env, _instance())).encode()
             manifest = {
                 "format": FORMAT, "format_version": FORMAT_VERSION,
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "sis_version": _sis_version(), "migration": revision, "database": _dialect(),
                 "counts": counts, "secret_key": "file" if secret_key else "environment",
                 "key_encryption_key": "environment" if from_env else "file",
@@ -236,7 +236,8 @@ def _read_archive(path: Path, work: Path) -> tuple[dict, dict[str, Path]]:
                     raise damaged
                 files[name] = work / name
                 files[name].write_bytes(content)
-    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError, KeyError):
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError,
+            KeyError):
         raise damaged from None
     except OSError as error:
         raise SisError("BACKUP_UNREADABLE", f"Файл {path} не читается: {error.strerror or error}.") from None

@@ -11,7 +11,6 @@ from ..clients.stoloto import ClientCertificate, Kind, Outcome, StolotoClient
 from ..extensions import db
 from ..models import Contract
 
-
 _clients: dict[tuple, StolotoClient] = {}
 _clients_lock = threading.Lock()
 

@@ -20,8 +20,17 @@ from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
 from ..models import CashRegister, Contract, Store, Terminal
-from ..register_lifecycle import (API_REASONS, DETAILS, REASON_MESSAGES, Move, Reason, RegisterState, move,
-                                  rebind_due, refusal_message)
+from ..register_lifecycle import (
+    API_REASONS,
+    DETAILS,
+    REASON_MESSAGES,
+    Move,
+    Reason,
+    RegisterState,
+    move,
+    rebind_due,
+    refusal_message,
+)
 from . import stores
 from .gateway import contract_client, outcome_error
 

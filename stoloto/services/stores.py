@@ -7,12 +7,12 @@ from sqlalchemy import exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, errors, plural, settings
-from ..requisites import clean_text
 from ..clients.setcentrum import SetCentrumClient, SetCentrumError, Shop
 from ..extensions import db
 from ..lifecycle import status_label
 from ..metrics import set_import
 from ..models import CashRegister, Contract, Store, utcnow
+from ..requisites import clean_text
 
 ACTION_IMPORT = "Загрузка списка магазинов"
 ACTION_BIND = "Привязать магазины к договору"

@@ -7,13 +7,13 @@ from functools import cache
 
 from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError
+
 # Called through the module so that every password check, real or dummy, is the same call.
 from werkzeug import security
 
 from .. import audit, errors
 from ..extensions import db
-from ..models import ROLE_ADMIN as ADMIN
-from ..models import ROLE_LABELS, LoginFailure, User, UserSession, utcnow
+from ..models import ROLE_ADMIN as ADMIN, ROLE_LABELS, LoginFailure, User, UserSession, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 # After this many failed logins for one login, or from one address, within the window, logins wait.

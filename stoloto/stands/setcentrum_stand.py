@@ -126,7 +126,7 @@ def shops_count_fields(data: dict) -> tuple[int, int]:
             int_field(data, "start", 1, 2_000_000_000 - MAX_SHOPS, default=FIRST_NUMBER))
 
 
-def create_setcentrum_app(stand: "SetCentrumStand") -> Flask:
+def create_setcentrum_app(stand: SetCentrumStand) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     install_error_handlers(app)
@@ -164,7 +164,7 @@ def create_setcentrum_app(stand: "SetCentrumStand") -> Flask:
     return app
 
 
-def shops_fault_response(stand: "SetCentrumStand", fault: dict[str, Any]) -> Response:
+def shops_fault_response(stand: SetCentrumStand, fault: dict[str, Any]) -> Response:
     if fault["kind"] == "bad_shop":
         return Response(stand.catalog.bad_shop_body(fault["variant"]), content_type="application/json")
     if fault["kind"] == "duplicates":
@@ -186,7 +186,7 @@ class SetCentrumStand(ServedStand):
         self.app = create_setcentrum_app(self)
         self._server = BackgroundServer(self.app, host, port)
 
-    def start(self) -> "SetCentrumStand":
+    def start(self) -> SetCentrumStand:
         """Serve on a background daemon thread; a restarted object keeps its port."""
         self._server.start(name=f"setcentrum-stand-{self._server.port}")
         log.info("SET Centrum stand at %s (%d shops)", self.url, self.catalog.count)

@@ -1,4 +1,4 @@
-"""Stoloto test stand: a fake Stoloto agent service (docs/protocols.md §1, §4) over HTTPS with its own CA and mutual TLS."""
+"""Stoloto test stand: a fake Stoloto agent service (docs/protocols.md §1, §4), HTTPS with its own CA and mutual TLS."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -456,7 +457,7 @@ class KeepAliveServer(BackgroundServer):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def spki_fingerprint(public_key: Any) -> str:
@@ -1071,7 +1072,7 @@ def binding_fields(data: dict) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 
-def create_stoloto_app(stand: "StolotoStand") -> Flask:
+def create_stoloto_app(stand: StolotoStand) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     install_error_handlers(app)
@@ -1081,7 +1082,7 @@ def create_stoloto_app(stand: "StolotoStand") -> Flask:
     return app
 
 
-def install_request_hooks(app: Flask, stand: "StolotoStand") -> None:
+def install_request_hooks(app: Flask, stand: StolotoStand) -> None:
     """Count API calls, apply pending faults first of all, log one line per request."""
 
     @app.before_request
@@ -1122,7 +1123,7 @@ def install_request_hooks(app: Flask, stand: "StolotoStand") -> None:
         return response
 
 
-def add_api_routes(app: Flask, stand: "StolotoStand") -> None:
+def add_api_routes(app: Flask, stand: StolotoStand) -> None:
     backend = stand.backend
 
     def authenticated_contract() -> str | None:
@@ -1166,7 +1167,7 @@ def add_api_routes(app: Flask, stand: "StolotoStand") -> None:
         return backend.idempotent("registration", key, work)
 
 
-def add_control_routes(app: Flask, stand: "StolotoStand") -> None:
+def add_control_routes(app: Flask, stand: StolotoStand) -> None:
     backend = stand.backend
 
     @app.post("/control/contracts")
@@ -1248,13 +1249,13 @@ class ServedStand:
     def running(self) -> bool:
         return self._server.running
 
-    def start(self) -> "ServedStand":
+    def start(self) -> ServedStand:
         raise NotImplementedError
 
     def stop(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> "ServedStand":
+    def __enter__(self) -> ServedStand:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -1297,7 +1298,7 @@ class StolotoStand(ServedStand):
         """The CA bundle SIS must trust for this stand (also the issuer of client certificates)."""
         return str(self.pki.ca_path)
 
-    def start(self) -> "StolotoStand":
+    def start(self) -> StolotoStand:
         """Serve on a background daemon thread; a restarted object keeps its port."""
         self.store.open()
         self._server.start(name=f"stoloto-stand-{self._server.port}")

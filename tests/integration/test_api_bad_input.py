@@ -72,7 +72,7 @@ def test_nul_byte_in_the_store_code_is_a_validation_error(app, client, store_cod
 @pytest.mark.parametrize("field", ["serial_number", "fiscal_number", "cash_type"])
 def test_lone_surrogate_is_a_validation_error_and_changes_nothing(app, client, field):
     before = rows(app)
-    raw = ('{"store_code": "101", "cash_number": 2, "%s": "A\\ud800B"}' % field).encode()
+    raw = f'{{"store_code": "101", "cash_number": 2, "{field}": "A\\ud800B"}}'.encode()
     response = post_raw(client, raw)
     assert response.status_code == 400, response.json
     assert response.json["error"]["code"] == "VALIDATION_ERROR"

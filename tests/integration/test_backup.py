@@ -152,7 +152,7 @@ def test_backup_while_registrations_stream_restores_into_a_fresh_instance_that_w
         client = sis.test_client()
         # The registers that came after the backup ask again, in the same order, and get the same numbers:
         # nothing the restored instance hands out is bound at Stoloto to another register.
-        for register_, status, body in answers:
+        for register_, _status, body in answers:
             again = register(client, *register_)
             assert again.status_code == 200 and again.get_json() == body, (register_, again.get_json())
         for store_code, number in (("501", "КОПИЯ-1"), ("502", "КОПИЯ-2")):  # over each contract's mutual TLS

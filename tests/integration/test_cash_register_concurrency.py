@@ -55,7 +55,8 @@ def test_concurrent_registrations_claim_each_terminal_once(app, stand):
     with app.app_context():
         assert terminals.pool_counts(contract_id) == {"registered": DISTINCT, "free": 2000 - DISTINCT}
         assert db.session.scalar(select(func.count()).select_from(CashRegister)) == DISTINCT
-        stored = set(db.session.scalars(select(Terminal.number).join(CashRegister, CashRegister.terminal_id == Terminal.id)))
+        stored = set(db.session.scalars(select(Terminal.number)
+                                        .join(CashRegister, CashRegister.terminal_id == Terminal.id)))
         assert stored == set(numbers)
     bound = {b["terminal_number"]: (b["store_code"], b["cash_number"]) for b in stand.state()["bindings"]}
     assert {bound[n] for n in numbers} == set(answers)  # Stoloto holds exactly the same bindings

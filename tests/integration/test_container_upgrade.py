@@ -43,7 +43,7 @@ def test_two_upgrades_at_once_on_an_empty_postgresql_database_both_succeed(empty
     first = start_upgrade(empty_postgresql_schema, tmp_path / "a")
     second = start_upgrade(empty_postgresql_schema, tmp_path / "b")
     outputs = [process.communicate(timeout=120) for process in (first, second)]
-    for process, (_, err) in zip((first, second), outputs):
+    for process, (_, err) in zip((first, second), outputs, strict=True):
         assert process.returncode == 0, err
     # Exactly one of them created the first admin and printed its password.
     assert sum(PRINTED in err for _, err in outputs) == 1

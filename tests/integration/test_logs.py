@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from app import create_app
 from jobs.registers import finish_pending_registrations

@@ -23,9 +23,12 @@ from stoloto.extensions import db
 from stoloto.models import Contract
 from stoloto.services import activation, contracts
 from stoloto.services.contracts import ContractInput
-from tests.integration.test_cash_register_api import TOKEN as CASH_TOKEN
-from tests.integration.test_cash_register_api import URL as REGISTRATION_URL
-from tests.integration.test_cash_register_api import active_contract, store
+from tests.integration.test_cash_register_api import (
+    TOKEN as CASH_TOKEN,
+    URL as REGISTRATION_URL,
+    active_contract,
+    store,
+)
 from tests.integration.test_processes import ROOT, sis_env, wait_for
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"

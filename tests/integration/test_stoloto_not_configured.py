@@ -2,7 +2,6 @@
 import pytest
 
 from stoloto import settings
-from stoloto.extensions import db
 
 BANNER = 'data-testid="stoloto-not-configured"'
 PAGES = ["/", "/contracts/", "/stores/", "/registers/", "/journal/"]

@@ -390,7 +390,7 @@ def test_reset_forgets_certificates_but_keeps_the_ca(stand, tmp_path):
 
 def test_certificate_from_a_foreign_ca_is_refused(stand, tmp_path):
     agent = activated_agent(stand, tmp_path)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "intruder")])
     foreign = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(agent.key.public_key())
                .serial_number(x509.random_serial_number()).not_valid_before(now)

@@ -4,7 +4,7 @@ import json
 import re
 import subprocess
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
@@ -14,8 +14,16 @@ from sqlalchemy import select
 from app import create_app
 from stoloto.errors import SisError
 from stoloto.extensions import db
-from stoloto.models import (AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, TerminalBatch, User,
-                            ROLE_VIEWER)
+from stoloto.models import (
+    ROLE_VIEWER,
+    AuditEvent,
+    CashRegister,
+    Contract,
+    RegistrationAttempt,
+    Store,
+    TerminalBatch,
+    User,
+)
 from tests.conftest import TEST_SECRET, Browser
 from tests.integration.test_processes import FLASK, ROOT, sis_env
 
@@ -24,7 +32,7 @@ STORED = datetime(2026, 1, 14, 22, 0, 5)
 SHOWN = "15.01.2026 01:00:05"
 SHOWN_AS_UTC = "14.01.2026 22:00:05"
 # 01:00 in Moscow on 15 January 2026 is still 14 January on a server that keeps UTC.
-ONE_AM_IN_MOSCOW = datetime(2026, 1, 14, 22, 0, tzinfo=timezone.utc)
+ONE_AM_IN_MOSCOW = datetime(2026, 1, 14, 22, 0, tzinfo=UTC)
 FORM = {"number": "СТ-2026/001", "agent_inn": "7707083893", "agent_name": "", "comment": ""}
 
 
@@ -140,7 +148,7 @@ def test_contract_dated_tomorrow_in_moscow_is_refused(app, web, utc_server):
 
 def test_appendix_is_dated_in_moscow(app, web, utc_server):
     # 22:30 UTC on 15 January is 01:30 on 16 January in Moscow.
-    with time_machine.travel(datetime(2026, 1, 15, 22, 30, tzinfo=timezone.utc), tick=False):
+    with time_machine.travel(datetime(2026, 1, 15, 22, 30, tzinfo=UTC), tick=False):
         operator = web("operator")
         operator.post("/contracts/new/", {**FORM, "contract_date": "15.01.2026"})
         with app.app_context():

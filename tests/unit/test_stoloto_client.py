@@ -25,7 +25,8 @@ def error(status, code, **extra):
 
 @responses.activate
 def test_success_carries_the_certificate_and_the_request_id():
-    responses.post(ACTIVATE, json={"status": "ACTIVATED", "agent_id": "A-1", "certificate": "C", "ca_certificate": "CA"})
+    responses.post(ACTIVATE, json={"status": "ACTIVATED", "agent_id": "A-1", "certificate": "C",
+                                   "ca_certificate": "CA"})
     outcome = activate()
     assert outcome.kind is Kind.SUCCESS and outcome.data["certificate"] == "C"
     sent = responses.calls[0].request
@@ -120,6 +121,7 @@ def test_registration_requires_registered_status():
 
 def test_client_key_file_exists_only_while_the_tls_context_loads_it():
     import os
+
     from stoloto.clients import stoloto as module
     cert = ClientCertificate("certificate", b"private key")
     with module._certificate_files(cert) as (cert_path, key_path):
