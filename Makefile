@@ -1,5 +1,5 @@
 # SIS: `make run` serves the app (with the built-in test stands when no URLs are set),
-# `make test` runs the whole suite, `make container` builds the image (localhost/sis) with podman.
+# `make lint` runs ruff and checks that models and migrations agree, `make test` runs the whole suite, `make container` builds the image (localhost/sis) with podman.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +7,7 @@ FLASK := $(VENV)/bin/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-dev migrate chromium container clean
+.PHONY: run test lint install install-dev migrate chromium container clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ chromium:
 
 test: install-dev chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# `flask db check` compares the models with a database migrated to head: a throwaway SQLite one here.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		export DATABASE_URL="sqlite:///$$tmp/sis.db" SIS_INSTANCE_PATH="$$tmp/instance" \
+			SIS_SCHEDULER=0 SIS_BOOTSTRAP_ADMIN=0 && \
+		$(FLASK) db upgrade && $(FLASK) db check
 
 # The image, built with podman from a local Debian base where no registry is reachable (.ci/container-setup);
 # tests/container runs it when it exists.
