@@ -128,6 +128,7 @@ def _dump_postgresql(target: Path) -> tuple[Path, dict[str, int], str | None]:
 
 def _write_archive(path: Path, manifest: dict, files: dict[str, bytes]) -> None:
     # mkstemp creates the file 0600 beside its final place; the archive appears under its name only when complete.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder for backups holds keys too
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -184,6 +184,13 @@ def test_backup_archive_is_created_private(app, tmp_path):
     assert [name for name in os.listdir(tmp_path)] == ["private.tar.gz"]  # no temporary file left behind
 
 
+def test_backup_into_a_folder_that_does_not_exist_yet_makes_it_private(app, tmp_path):
+    archive = tmp_path / "backups" / "daily" / "sis.tar.gz"
+    made = cli(app, "backup", str(archive))
+    assert made.exit_code == 0, made.output
+    assert stat.S_IMODE(archive.parent.stat().st_mode) == 0o700 and archive.exists()
+
+
 def test_keys_kept_in_the_instance_folder_come_back_into_the_new_one(tmp_path, caches):
     source = fresh_app(f"sqlite:///{tmp_path / 'source.db'}", tmp_path / "source")
     target_app = fresh_app(f"sqlite:///{tmp_path / 'target.db'}", tmp_path / "target")
