@@ -17,6 +17,7 @@ COPY --from=build /opt/sis-venv /opt/sis-venv
 WORKDIR /srv/sis
 COPY app.py gunicorn.conf.py requirements.txt ./
 COPY admin_views admin_views
+COPY docs/admin-guide.ru.md docs/admin-guide.ru.md
 COPY jobs jobs
 COPY migrations migrations
 COPY static static

@@ -16,6 +16,7 @@ from .auth import AuthView
 from .contracts import ContractView
 from .formatters import local_time
 from .guard import refuse_unstorable_text
+from .help import HelpView
 from .home import HomeView
 from .registers import CashRegisterView
 from .settings import SettingsView
@@ -62,5 +63,6 @@ def register_admin(app) -> Admin:
     admin.add_view(AuditView(AuditEvent, db, name="Журнал", endpoint="journal", url="/journal"))
     admin.add_view(SettingsView(name="Настройки", endpoint="settings", url="/settings"))
     admin.add_view(StandView(name="Тестовый стенд", endpoint="stand", url="/stand"))
+    admin.add_view(HelpView(name="Справка", endpoint="help", url="/help"))
     admin.add_view(AuthView(name="Вход", endpoint="auth", url="/auth"))
     return admin

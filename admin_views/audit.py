@@ -4,6 +4,7 @@ from .security import SecureModelView
 
 
 class AuditView(SecureModelView):
+    help_anchor = "журнал"  # its section of «Справка» (docs/admin-guide.ru.md)
     can_create = False
     can_edit = False
     can_delete = False

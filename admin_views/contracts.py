@@ -69,6 +69,7 @@ def certificate_summary(pem: str | None) -> dict | None:
 
 
 class ContractView(SecureModelView):
+    help_anchor = "договоры"  # its section of «Справка» (docs/admin-guide.ru.md)
     list_template = "admin/contracts/list.html"
     details_template = "admin/contracts/details.html"
     edit_template = "admin/contracts/edit.html"

@@ -15,6 +15,7 @@ def _count_by(column) -> dict:
 
 
 class HomeView(LoginRequired, AdminIndexView):
+    help_anchor = "обзор"  # its section of «Справка» (docs/admin-guide.ru.md)
     @expose("/")
     def index(self):
         contracts = _count_by(Contract.status)

@@ -23,6 +23,7 @@ def _state(view, context, model, name):
 
 
 class CashRegisterView(SecureModelView):
+    help_anchor = "кассы"  # its section of «Справка» (docs/admin-guide.ru.md)
     can_create = False
     can_edit = False
     can_delete = False

@@ -9,6 +9,7 @@ from .security import AdminOnly, actor, show_error
 
 
 class SettingsView(AdminOnly, BaseView):
+    help_anchor = "настройки"  # its section of «Справка» (docs/admin-guide.ru.md)
     @expose("/", methods=("GET", "POST"))
     def index(self):
         problems, typed = {}, {}

@@ -14,6 +14,7 @@ from .security import LoginRequired, actor, require_can_act, show_error
 
 
 class StandView(LoginRequired, BaseView):
+    help_anchor = "тестовый-стенд"  # its section of «Справка» (docs/admin-guide.ru.md)
     def is_visible(self) -> bool:
         return demo_stand.enabled()
 

@@ -69,6 +69,7 @@ def _source_formatter(view, context, model, name):
 
 
 class StoreView(SecureModelView):
+    help_anchor = "магазины"  # its section of «Справка» (docs/admin-guide.ru.md)
     list_template = "admin/stores/list.html"
     can_view_details = True
     form = StoreForm

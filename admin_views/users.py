@@ -23,6 +23,7 @@ class UserEditForm(BaseForm):
 
 
 class UserView(AdminOnly, SecureModelView):
+    help_anchor = "пользователи"  # its section of «Справка» (docs/admin-guide.ru.md)
     can_delete = False
     column_list = ("login", "role", "active", "created_at")
     column_labels = {"login": "Логин", "role": "Роль", "active": "Активен", "created_at": in_zone("Создан")}
