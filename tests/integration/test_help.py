@@ -3,6 +3,7 @@ import re
 from html import unescape
 
 from stoloto import settings
+from stoloto.register_lifecycle import REASON_LABELS, STATE_LABELS
 
 
 def _help_page(browser) -> str:
@@ -57,3 +58,9 @@ def test_every_page_in_the_menu_links_to_a_section_that_exists(web):
 def test_an_anonymous_visitor_is_sent_to_log_in(app):
     response = app.test_client().get("/help/")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_the_guide_explains_every_register_state_and_reason(web):
+    page = _help_page(web("viewer"))
+    for label in [*STATE_LABELS.values(), *REASON_LABELS.values()]:
+        assert f"<td>«{label}»" in page, label
