@@ -99,6 +99,8 @@ def update_user(user_id: int, role: str, active: bool, new_password: str | None,
     if new_password:
         changes.append("пароль изменён, сеансы завершены")
         user.set_password(new_password)
+        # A password someone else chose is known to them: the user replaces it at the next login.
+        user.must_change_password = True
         _end_every_session(user.id)
     if changes:
         audit.record(actor, "user", user.id, "Изменение пользователя", details=f"{user.login}: {', '.join(changes)}")
@@ -141,6 +143,25 @@ def activate(login: str, actor: str) -> User:
 
 def all_users() -> list[User]:
     return db.session.scalars(select(User).order_by(User.login)).all()
+
+
+def change_own_password(user: User, current: str, new: str, repeated: str) -> None:
+    """A user's own new password: needs the current one; their other sessions end, this one goes on."""
+    if not security.check_password_hash(user.password_hash, current or ""):
+        audit.record(user.login, "user", user.id, "Смена своего пароля", "error", details="неверный текущий пароль")
+        db.session.commit()
+        raise errors.invalid({"current": "Текущий пароль неверен."})
+    problems = _password_problems(new)
+    if not problems and new != repeated:
+        problems = {"repeated": "Новый пароль и повтор не совпадают."}
+    if problems:
+        raise errors.invalid({"new" if key == "password" else key: text for key, text in problems.items()})
+    user.set_password(new)
+    user.must_change_password = False
+    db.session.execute(delete(UserSession).where(UserSession.user_id == user.id,
+                                                 UserSession.token != user.session_token))
+    audit.record(user.login, "user", user.id, "Смена своего пароля", details="другие сеансы завершены")
+    db.session.commit()
 
 
 @cache
