@@ -18,6 +18,7 @@ from .formatters import local_time
 from .guard import refuse_unstorable_text
 from .help import HelpView
 from .home import HomeView
+from .password import PasswordView, send_to_password_change
 from .registers import CashRegisterView
 from .settings import SettingsView
 from .stand import StandView
@@ -51,6 +52,7 @@ def register_admin(app) -> Admin:
     app.add_template_global(stoloto_settings.stoloto_configured, "stoloto_configured")
     _reach_flask_admins_own_templates(app)
     app.before_request(refuse_unstorable_text)
+    app.before_request(send_to_password_change)
     admin = Admin(app, name="СИ Столото", url="/",
                   index_view=HomeView(name="Обзор", url="/", endpoint="home"),
                   theme=Bootstrap4Theme(base_template="sis_base.html", fluid=True), csp_nonce_generator=csp_nonce)
@@ -64,5 +66,6 @@ def register_admin(app) -> Admin:
     admin.add_view(SettingsView(name="Настройки", endpoint="settings", url="/settings"))
     admin.add_view(StandView(name="Тестовый стенд", endpoint="stand", url="/stand"))
     admin.add_view(HelpView(name="Справка", endpoint="help", url="/help"))
+    admin.add_view(PasswordView(name="Сменить пароль", endpoint="password", url="/password"))
     admin.add_view(AuthView(name="Вход", endpoint="auth", url="/auth"))
     return admin

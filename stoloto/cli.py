@@ -59,6 +59,26 @@ def disable_command(login: str) -> None:
     click.echo(f"Пользователь {login} отключён, его сеансы завершены.")
 
 
+@users_group.command("enable", help="Снова разрешить пользователю вход.")
+@click.argument("login")
+def enable_command(login: str) -> None:
+    try:
+        users.activate(login, actor="cli")
+    except SisError as error:
+        raise click.ClickException(_error_text(error)) from None
+    click.echo(f"Пользователь {login} включён.")
+
+
+@users_group.command("list", help="Список пользователей: логин, роль, активен, создан (UTC).")
+def list_command() -> None:
+    rows = [("Логин", "Роль", "Активен", "Создан (UTC)")]
+    rows += [(user.login, ROLE_LABELS.get(user.role, user.role), "да" if user.active else "нет",
+              user.created_at.strftime("%d.%m.%Y %H:%M")) for user in users.all_users()]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")

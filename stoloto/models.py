@@ -26,6 +26,8 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(db.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when an administrator (panel or CLI) sets the password; the panel then asks for a new one.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=db.false())
     # The UserSession this request came with (set at login and by the user loader), not a column.
     session_token = None
 

@@ -100,7 +100,7 @@ class Browser:
         page = self.client.get("/auth/login")
         response = self.client.post("/auth/login", data={
             "login": login, "password": password, "csrf_token": csrf_token_from(page.get_data(as_text=True))})
-        self.token = csrf_token_from(self.client.get("/contracts/").get_data(as_text=True)) \
+        self.token = csrf_token_from(self.client.get("/contracts/", follow_redirects=True).get_data(as_text=True)) \
             if response.status_code == 302 else None
         return response
 

@@ -22,6 +22,7 @@ FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 FAILED_LOGIN = "Неудачный вход"
 # A login lasts this long at most, even in a browser that is never closed.
 SESSION_LIFETIME = timedelta(days=7)
+LAST_ADMIN = "Это последний активный администратор: его нельзя отключить или лишить роли администратора."
 
 
 def _password_problems(password: str | None) -> dict[str, str]:
@@ -84,6 +85,8 @@ def update_user(user_id: int, role: str, active: bool, new_password: str | None,
         problems.update(_password_problems(new_password))
     if problems:
         raise errors.invalid(problems)
+    if user.active and user.role == ADMIN and (role != ADMIN or not active) and not _other_active_admins(user.id):
+        raise errors.invalid({"active" if role == ADMIN else "role": LAST_ADMIN})
     changes = []
     if role != user.role:
         changes.append(f"роль {role}")
@@ -96,11 +99,19 @@ def update_user(user_id: int, role: str, active: bool, new_password: str | None,
     if new_password:
         changes.append("пароль изменён, сеансы завершены")
         user.set_password(new_password)
+        # A password someone else chose is known to them: the user replaces it at the next login.
+        user.must_change_password = True
         _end_every_session(user.id)
     if changes:
         audit.record(actor, "user", user.id, "Изменение пользователя", details=f"{user.login}: {', '.join(changes)}")
     db.session.commit()
     return user
+
+
+def _other_active_admins(user_id: int) -> list[int]:
+    # Locks those rows on PostgreSQL, so two administrators demoting each other at once cannot both win.
+    return db.session.scalars(select(User.id).where(User.role == ADMIN, User.active.is_(True), User.id != user_id)
+                              .with_for_update()).all()
 
 
 def _by_login(login: str) -> User:
@@ -122,6 +133,35 @@ def deactivate(login: str, actor: str) -> User:
     """The user can no longer log in; their sessions end."""
     user = _by_login(login)
     return update_user(user.id, user.role, False, None, actor)
+
+
+def activate(login: str, actor: str) -> User:
+    """The user can log in again, with the password they had."""
+    user = _by_login(login)
+    return update_user(user.id, user.role, True, None, actor)
+
+
+def all_users() -> list[User]:
+    return db.session.scalars(select(User).order_by(User.login)).all()
+
+
+def change_own_password(user: User, current: str, new: str, repeated: str) -> None:
+    """A user's own new password: needs the current one; their other sessions end, this one goes on."""
+    if not security.check_password_hash(user.password_hash, current or ""):
+        audit.record(user.login, "user", user.id, "Смена своего пароля", "error", details="неверный текущий пароль")
+        db.session.commit()
+        raise errors.invalid({"current": "Текущий пароль неверен."})
+    problems = _password_problems(new)
+    if not problems and new != repeated:
+        problems = {"repeated": "Новый пароль и повтор не совпадают."}
+    if problems:
+        raise errors.invalid({"new" if key == "password" else key: text for key, text in problems.items()})
+    user.set_password(new)
+    user.must_change_password = False
+    db.session.execute(delete(UserSession).where(UserSession.user_id == user.id,
+                                                 UserSession.token != user.session_token))
+    audit.record(user.login, "user", user.id, "Смена своего пароля", details="другие сеансы завершены")
+    db.session.commit()
 
 
 @cache
