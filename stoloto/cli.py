@@ -76,7 +76,7 @@ def list_command() -> None:
               user.created_at.strftime("%d.%m.%Y %H:%M")) for user in users.all_users()]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip())
+        click.echo("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _read_password(from_stdin: bool) -> str:
