@@ -82,14 +82,23 @@ def build_appendix(data: AppendixData) -> bytes:
 
     document.add_paragraph()
     document.add_paragraph("От Агента:")
-    document.add_paragraph("______________________ / ______________________ /")
-    document.add_paragraph("        (подпись)                         (Ф.И.О.)")
+    _add_signature_lines(document)
     document.add_paragraph("М.П.")
     document.add_paragraph("Дата: «____» ______________ 20___ г.")
 
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def _add_signature_lines(document) -> None:
+    """Two lines with their captions centred under them: spaces cannot align them in every word processor."""
+    table = document.add_table(rows=2, cols=2)  # the template's default table style draws no borders
+    for column, caption in enumerate(("(подпись)", "(Ф.И.О.)")):
+        line, below = table.cell(0, column).paragraphs[0], table.cell(1, column).paragraphs[0]
+        line.text = "______________________________"
+        below.add_run(caption).font.size = Pt(9)
+        line.alignment = below.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
 
 def _set_page(document) -> None:
