@@ -2,13 +2,19 @@
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
+from docx.shared import Mm, Pt
 
-TITLE = "Приложение №5 к договору на оказание услуг по распространению лотерей"
+TITLE = "Приложение №5"
+CONTRACT_KIND = "на оказание услуг по распространению лотерей"
+SUBJECT = "Параметры доступа сервера интеграции агента к процессингу Столото"
+AUTHOR = "СИ Столото"
+# A4 with the margins of Russian office papers (ГОСТ Р 7.0.97): 30 mm left for binding, 15 right, 20 top and bottom.
+PAGE_WIDTH, PAGE_HEIGHT = Mm(210), Mm(297)
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = Mm(30), Mm(15), Mm(20), Mm(20)
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -22,11 +28,17 @@ class AppendixData:
     fingerprint: str  # formatted, e.g. "AB12 CD34 …"
     csr_subject: str
     csr_pem: str
-    generated_at: datetime
+    generated_at: datetime  # aware, in the users' zone: «Дата формирования» is their date
+
+
+def contract_reference(data: AppendixData) -> str:
+    return f"к договору № {data.contract_number} от {data.contract_date:%d.%m.%Y} {CONTRACT_KIND}"
 
 
 def build_appendix(data: AppendixData) -> bytes:
     document = Document()
+    _set_page(document)
+    _set_properties(document, data)
     style = document.styles["Normal"]
     style.font.name = "Times New Roman"
     style.font.size = Pt(11)
@@ -36,8 +48,7 @@ def build_appendix(data: AppendixData) -> bytes:
     run = heading.add_run(TITLE)
     run.bold = True
     run.font.size = Pt(13)
-    subtitle = document.add_paragraph(
-        f"к договору № {data.contract_number} от {data.contract_date:%d.%m.%Y}")
+    subtitle = document.add_paragraph(contract_reference(data))
     subtitle.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
     document.add_paragraph(
@@ -71,14 +82,43 @@ def build_appendix(data: AppendixData) -> bytes:
 
     document.add_paragraph()
     document.add_paragraph("От Агента:")
-    document.add_paragraph("______________________ / ______________________ /")
-    document.add_paragraph("        (подпись)                         (Ф.И.О.)")
+    _add_signature_lines(document)
     document.add_paragraph("М.П.")
     document.add_paragraph("Дата: «____» ______________ 20___ г.")
 
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def _add_signature_lines(document) -> None:
+    """Two lines with their captions centred under them: spaces cannot align them in every word processor."""
+    table = document.add_table(rows=2, cols=2)  # the template's default table style draws no borders
+    for column, caption in enumerate(("(подпись)", "(Ф.И.О.)")):
+        line, below = table.cell(0, column).paragraphs[0], table.cell(1, column).paragraphs[0]
+        line.text = "______________________________"
+        below.add_run(caption).font.size = Pt(9)
+        line.alignment = below.alignment = WD_ALIGN_PARAGRAPH.CENTER
+
+
+def _set_page(document) -> None:
+    section = document.sections[0]
+    section.page_width, section.page_height = PAGE_WIDTH, PAGE_HEIGHT  # python-docx's template is US Letter
+    section.left_margin, section.right_margin = MARGIN_LEFT, MARGIN_RIGHT
+    section.top_margin, section.bottom_margin = MARGIN_TOP, MARGIN_BOTTOM
+
+
+def _set_properties(document, data: AppendixData) -> None:
+    """Every core property of our own: python-docx's template says «python-docx» and dates from 2013."""
+    properties = document.core_properties
+    properties.title = f"{TITLE} {contract_reference(data)}"
+    properties.subject = SUBJECT
+    properties.author = properties.last_modified_by = AUTHOR
+    properties.comments = properties.keywords = properties.category = ""
+    properties.language = "ru-RU"
+    properties.revision = 1
+    # python-docx writes the time as it is with a «Z»: give it UTC.
+    properties.created = properties.modified = data.generated_at.astimezone(UTC).replace(tzinfo=None)
 
 
 def appendix_filename(contract_number: str) -> str:

@@ -51,7 +51,7 @@ def test_operator_registers_and_prepares_a_contract(page, live_server, accounts,
         row.locator("a:has-text('Приложение к договору')").click()
     document = Document(io.BytesIO(open(from_button.value.path(), "rb").read()))
     text = "\n".join(p.text for p in document.paragraphs)
-    assert "Приложение №5 к договору на оказание услуг по распространению лотерей" in text
+    assert "Приложение №5\nк договору № СТ-2026/001 от " in text
     assert "BEGIN CERTIFICATE REQUEST" in text
 
 
