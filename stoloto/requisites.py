@@ -7,6 +7,9 @@ from stdnum.ru import inn as stdnum_inn
 
 DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d")
 NUMBER_MAX_LENGTH = 64
+# The certificate request's CN is «SIS <номер>» (crypto.csr_subject), and a CN holds 64 bytes of UTF-8:
+# the number gets 60 of them, 30 Cyrillic letters or 60 Latin letters and digits.
+NUMBER_MAX_CERTIFICATE_BYTES = 60
 
 
 def clean_text(value) -> str | None:
@@ -22,6 +25,9 @@ def check_number(value: str | None) -> str | None:
         return None
     if len(value) > NUMBER_MAX_LENGTH:
         return f"Номер договора длиннее {NUMBER_MAX_LENGTH} символов."
+    if len(value.encode()) > NUMBER_MAX_CERTIFICATE_BYTES:
+        return (f"Номер договора слишком длинный для сертификата: не больше {NUMBER_MAX_CERTIFICATE_BYTES} "
+                "байт (30 русских букв или 60 латинских букв и цифр).")
     if any(ord(ch) < 32 for ch in value):
         return "Номер договора содержит недопустимые символы."
     return None

@@ -257,3 +257,26 @@ def test_no_panel_route_answers_a_server_error_to_bad_input(app, web, rows, stan
             if "POST" in rule.methods and browser.post(url, form).status_code >= 500:
                 errors.append(f"POST {url} {form}")
     assert errors == []
+
+
+# --- a contract number longer than its certificate's name can hold ---------------------------------
+
+def test_a_contract_number_too_long_for_the_certificate_is_refused_and_saves_nothing(app, web, rows):
+    # «SIS <номер>» is the CN of the contract's certificate request: 64 bytes of UTF-8 at most, so a
+    # number of 40 Cyrillic letters (80 bytes) fits the column but not the certificate.
+    operator = web("operator")
+    before = everything(app)
+    response = operator.post("/contracts/new/", {**CONTRACT_FORM, "number": "Д" * 40})
+    assert response.status_code == 200
+    assert "Номер договора слишком длинный для сертификата" in response.get_data(as_text=True)
+    assert everything(app) == before
+
+
+def test_the_longest_number_accepted_still_makes_its_key_and_certificate_request(app, web, rows):
+    operator = web("operator")
+    number = "Д" * 30  # 60 bytes: «SIS » and the number fill the 64 bytes exactly
+    assert operator.post("/contracts/new/", {**CONTRACT_FORM, "number": number}).status_code == 302
+    with app.app_context():
+        contract_id = db.session.scalar(select(Contract.id).where(Contract.number == number))
+    prepared = operator.post("/contracts/activate/", {"id": contract_id}, follow_redirects=True)
+    assert "Ожидание активации" in " ".join(flashed(prepared))
