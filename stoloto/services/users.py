@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug import security
 
 from .. import audit, errors
+from ..boundary import is_storable
 from ..extensions import db
 from ..models import ROLE_ADMIN as ADMIN, ROLE_LABELS, LoginFailure, User, UserSession, utcnow
 
@@ -115,7 +116,8 @@ def _other_active_admins(user_id: int) -> list[int]:
 
 
 def _by_login(login: str) -> User:
-    user = db.session.scalar(select(User).where(User.login == login))
+    # A login the database cannot hold (a NUL byte) names no user; PostgreSQL would refuse the query.
+    user = db.session.scalar(select(User).where(User.login == login)) if is_storable(login) else None
     if user is None:
         raise errors.not_found(f"Пользователь {login}")
     return user

@@ -1,4 +1,5 @@
 """Managing users: the last administrator stays, CLI enable/list, own password change, forced change."""
+import pytest
 from sqlalchemy import select
 
 from stoloto.extensions import db
@@ -137,3 +138,10 @@ def test_a_password_set_with_the_cli_must_be_changed_too(app, accounts):
     assert response.status_code == 302
     assert viewer.get("/registers/").headers["Location"].endswith("/password/")
     assert viewer.post("/auth/logout").status_code == 302
+
+
+@pytest.mark.parametrize("command", [["enable"], ["disable"], ["set-password", "--password-stdin"]])
+def test_a_cli_login_with_a_nul_byte_names_no_user(app, accounts, command):
+    result = app.test_cli_runner().invoke(args=["users", command[0], "оп\x00ер", *command[1:]],
+                                          input="password-123456\n")
+    assert result.exit_code == 1 and "не найден" in result.output
