@@ -1,6 +1,22 @@
 """The "Журнал": the audit log, read-only."""
+from flask import g
+from flask_admin.contrib.sqla.filters import FilterEqual
+from markupsafe import Markup
+
+from stoloto.models import AuditEvent
+
 from .formatters import datetime_formatter, in_zone
+from .journal_objects import TYPE_NAMES, object_links
 from .security import SecureModelView
+
+RESULT_LABELS = {"ok": "успешно", "warning": "предупреждение", "error": "ошибка"}
+
+
+def _objects_formatter(view, context, model, name):
+    links = g.get("journal_objects", {}).get(model.id)
+    if links is None:  # a details page, or a row outside the listed page
+        links = object_links([model])[model.id]
+    return Markup(", ").join(links)
 
 
 class AuditView(SecureModelView):
@@ -10,20 +26,25 @@ class AuditView(SecureModelView):
     can_delete = False
     can_view_details = True
     column_default_sort = ("id", True)
-    column_list = ("created_at", "actor", "object_type", "object_id", "action", "result", "details")
+    column_list = ("created_at", "actor", "object", "action", "result", "details")
+    column_details_list = column_list
     column_labels = {
-        "created_at": in_zone("Время"), "actor": "Кто", "object_type": "Объект", "object_id": "№ объекта",
+        "created_at": in_zone("Время"), "actor": "Кто", "object": "Объект", "object_type": "Вид объекта",
         "action": "Действие", "result": "Результат", "details": "Подробности",
     }
-    column_filters = ("actor", "object_type", "action", "result", "created_at")
+    column_filters = ("actor", FilterEqual(AuditEvent.object_type, "Вид объекта", options=list(TYPE_NAMES.items())),
+                      "action", FilterEqual(AuditEvent.result, "Результат", options=list(RESULT_LABELS.items())),
+                      "created_at")
     column_searchable_list = ("action", "details", "actor")
     column_formatters = {
         "created_at": datetime_formatter,
-        "result": lambda v, c, m, n: "успешно" if m.result == "ok" else "ошибка",
-        "object_type": lambda v, c, m, n: {"contract": "договор", "user": "пользователь", "store": "магазин",
-                                           "setting": "настройка", "cash_register": "касса",
-                                           "key_encryption_key": "ключ шифрования",
-                                           "backup": "резервная копия"}.get(
-            m.object_type, m.object_type),
+        "result": lambda v, c, m, n: RESULT_LABELS.get(m.result, m.result),
+        "object": _objects_formatter,
     }
     column_formatters_detail = column_formatters
+
+    def get_list(self, *args, **kwargs):
+        count, events = super().get_list(*args, **kwargs)
+        events = list(events)
+        g.journal_objects = object_links(events)  # one query per kind of object for the whole page
+        return count, events

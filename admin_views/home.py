@@ -1,4 +1,5 @@
-"""The "Обзор" home page: contracts by status, stores without a contract, registers by state, free terminals."""
+"""The "Обзор" home page: contracts by status, stores without a contract, registers by state, free terminals,
+the latest errors with links to what they are about."""
 from flask_admin import AdminIndexView, expose
 from sqlalchemy import func, select
 
@@ -7,6 +8,7 @@ from stoloto.lifecycle import STATUS_LABELS
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, Terminal
 from stoloto.register_lifecycle import STATE_LABELS
 
+from .journal_objects import object_links
 from .security import LoginRequired
 
 
@@ -20,6 +22,8 @@ class HomeView(LoginRequired, AdminIndexView):
     def index(self):
         contracts = _count_by(Contract.status)
         registers = _count_by(CashRegister.state)
+        recent_errors = db.session.scalars(select(AuditEvent).where(AuditEvent.result == "error")
+                                           .order_by(AuditEvent.id.desc()).limit(10)).all()
         free = db.session.execute(
             select(Contract.number, func.count(Terminal.id)).join(Terminal, Terminal.contract_id == Contract.id)
             .where(Terminal.status == "free").group_by(Contract.number).order_by(Contract.number)).all()
@@ -32,5 +36,5 @@ class HomeView(LoginRequired, AdminIndexView):
             stores_total=db.session.scalar(select(func.count()).select_from(Store)),
             stores_unbound=db.session.scalar(select(func.count()).select_from(Store).where(Store.contract_id.is_(None))),
             free_terminals=free,
-            recent_errors=db.session.scalars(select(AuditEvent).where(AuditEvent.result == "error")
-                                             .order_by(AuditEvent.id.desc()).limit(10)).all())
+            recent_errors=recent_errors,
+            error_objects=object_links(recent_errors))

@@ -11,6 +11,8 @@ class SisError(Exception):
     hint: str = ""
     # Field name -> Russian message, for errors tied to a form field.
     fields: dict[str, str] = field(default_factory=dict)
+    # How «Журнал» records it: "error", or "warning" for a refusal that only asks the user to finish their input.
+    level: str = "error"
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}".strip()
@@ -40,6 +42,7 @@ def draft_refused(action: str) -> SisError:
         "CONTRACT_INCOMPLETE",
         f"Действие «{action}» невозможно: договор не заполнен (статус «Черновик»).",
         "Заполните номер, дату заключения и ИНН агента и сохраните договор.",
+        level="warning",
     )
 
 

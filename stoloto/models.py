@@ -15,6 +15,11 @@ def utcnow() -> datetime:
 
 ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER = "admin", "operator", "viewer"
 ROLE_LABELS = {ROLE_ADMIN: "Администратор", ROLE_OPERATOR: "Оператор", ROLE_VIEWER: "Наблюдатель"}
+# The form labels of the fields a journal row names as changed.
+CONTRACT_FIELD_LABELS = {"number": "Номер договора", "contract_date": "Дата заключения договора",
+                         "agent_inn": "ИНН агента", "agent_name": "Наименование агента", "comment": "Комментарий"}
+STORE_FIELD_LABELS = {"code": "Код магазина", "contract_id": "Договор", "name": "Наименование", "address": "Адрес",
+                      "comment": "Комментарий"}
 
 
 class User(UserMixin, db.Model):
@@ -253,6 +258,8 @@ class AuditEvent(db.Model):
     actor: Mapped[str] = mapped_column(db.String(64))
     object_type: Mapped[str] = mapped_column(db.String(32))
     object_id: Mapped[int | None]
+    # A bulk action's objects (object_id is NULL then): the first audit.LISTED_OBJECTS ids of them.
+    object_ids: Mapped[list[int] | None] = mapped_column(db.JSON)
     action: Mapped[str] = mapped_column(db.String(64))
     result: Mapped[str] = mapped_column(db.String(16))
     details: Mapped[str | None] = mapped_column(db.Text)

@@ -48,7 +48,7 @@ def activate(contract_id: int, actor: str) -> Contract:
                            f"({clock.label()})")
         db.session.commit()
     except errors.SisError as error:
-        audit.record_now(actor, "contract", contract_id, ACTION, "error", str(error))
+        audit.record_refusal(actor, "contract", contract_id, ACTION, error)
         raise
     return contract
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import appendix, audit, clock, crypto, errors, requisites
 from ..extensions import db
 from ..lifecycle import DELETABLE, REQUISITES_EDITABLE, ContractStatus, status_label, transition
-from ..models import Contract, utcnow
+from ..models import CONTRACT_FIELD_LABELS, Contract, utcnow
 from .gateway import private_key, seal_private_key
 
 ACTION_PREPARE = "Активировать договор"
@@ -131,7 +131,7 @@ def update_contract(contract: Contract, raw: ContractInput, actor: str) -> Contr
         contract.activation_request_id = None
     if changed:
         audit.record(actor, "contract", contract.id, "Изменение договора",
-                     details="Изменены поля: " + ", ".join(changed)
+                     details="Изменены поля: " + audit.field_names(CONTRACT_FIELD_LABELS, changed)
                      + ("; запрос на сертификат и приложение №5 сформированы заново" if regenerate else ""))
     _commit_or_duplicate()
     return contract
@@ -157,7 +157,7 @@ def prepare_activation(contract_id: int, actor: str) -> Contract:
         _issue_documents(contract, key)
         db.session.commit()
     except errors.SisError as exc:
-        audit.record_now(actor, "contract", contract_id, ACTION_PREPARE, "error", str(exc))
+        audit.record_refusal(actor, "contract", contract_id, ACTION_PREPARE, exc)
         raise
     return contract
 

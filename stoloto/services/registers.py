@@ -195,7 +195,7 @@ def finish_now(register_ids: list[int], actor: str) -> FinishReport:
     of a store whose contract is not active are left alone, and a contract that Stoloto fails for
     is asked once.
     """
-    query = (select(Store.code, CashRegister.cash_number, Store.contract_id, Contract.status)
+    query = (select(Store.code, CashRegister.cash_number, Store.contract_id, Contract.status, CashRegister.id)
              .select_from(CashRegister).join(Store).outerjoin(Contract, Contract.id == Store.contract_id)
              .where(CashRegister.id.in_(register_ids)).order_by(CashRegister.id))
     with db.engine.connect() as connection:
@@ -204,7 +204,7 @@ def finish_now(register_ids: list[int], actor: str) -> FinishReport:
         report = _finish_each(connection, active)
         report.not_active = len(rows) - len(active)
         audit.record_in(connection, actor, "cash_register", None, "Регистрация касс вручную",
-                        details=report.message())
+                        details=report.message(), object_ids=[row.id for row in rows])
         connection.commit()
     return report
 

@@ -11,7 +11,7 @@ from ..clients.setcentrum import SetCentrumClient, SetCentrumError, Shop
 from ..extensions import db
 from ..lifecycle import status_label
 from ..metrics import set_import
-from ..models import CashRegister, Contract, Store, utcnow
+from ..models import STORE_FIELD_LABELS, CashRegister, Contract, Store, utcnow
 from ..requisites import clean_text
 
 ACTION_IMPORT = "Загрузка списка магазинов"
@@ -99,8 +99,10 @@ def _insert_new(shops: list[Shop], actor: str) -> int:
     # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
     for start in range(0, len(rows), INSERT_CHUNK):
         db.session.execute(insert(Store.__table__), rows[start:start + INSERT_CHUNK])
+    listed = [row["code"] for row in rows[:audit.LISTED_OBJECTS]]
     audit.record(actor, "store", None, ACTION_IMPORT,
-                 details=f"{loaded_message(len(rows))}; в SET Centrum {plural.stores(len(shops))}")
+                 details=f"{loaded_message(len(rows))}; в SET Centrum {plural.stores(len(shops))}",
+                 object_ids=db.session.scalars(select(Store.id).where(Store.code.in_(listed)).order_by(Store.id)))
     db.session.commit()
     return len(rows)
 
@@ -224,7 +226,7 @@ def update_store(store: Store, raw: StoreInput, actor: str) -> Store:
     with _duplicate_code_is_a_field_error(data.code):
         if changed:
             audit.record(actor, "store", store.id, "Изменение магазина",
-                         details=f"Код {store.code}; изменены поля: " + ", ".join(changed))
+                         details=f"Код {store.code}; изменены поля: " + audit.field_names(STORE_FIELD_LABELS, changed))
         db.session.commit()
     return store
 
@@ -275,7 +277,7 @@ def bind_stores(store_ids, contract_id, actor: str) -> int:
                                 .values(contract_id=contract.id, updated_at=utcnow()))
     count = result.rowcount
     audit.record(actor, "store", None, ACTION_BIND, details=f"{bound_message(count, contract)}; коды: "
-                                                           f"{_codes_for_journal(ids, count)}")
+                                                           f"{_codes_for_journal(ids, count)}", object_ids=ids)
     db.session.commit()
     return count
 

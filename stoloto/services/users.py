@@ -47,7 +47,7 @@ def create_user(login: str, role: str, password: str, actor: str = audit.SYSTEM_
     db.session.add(user)
     try:
         db.session.flush()
-        audit.record(actor, "user", user.id, "Создание пользователя", details=f"{login}, роль {role}")
+        audit.record(actor, "user", user.id, "Создание пользователя", details=f"{login}, роль «{ROLE_LABELS[role]}»")
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -90,7 +90,7 @@ def update_user(user_id: int, role: str, active: bool, new_password: str | None,
         raise errors.invalid({"active" if role == ADMIN else "role": LAST_ADMIN})
     changes = []
     if role != user.role:
-        changes.append(f"роль {role}")
+        changes.append(f"роль «{ROLE_LABELS[role]}»")
         user.role = role
     if active != user.active:
         changes.append("активен" if active else "отключён, сеансы завершены")

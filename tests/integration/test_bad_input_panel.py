@@ -13,7 +13,7 @@ from stoloto.services.stores import StoreInput
 from tests.conftest import csrf_token_from
 
 FORBIDDEN = "Текст содержит недопустимый символ (нулевой байт). Удалите его и повторите."
-NO_RECORD = "Запись не существует."
+NO_RECORD = "Запись не найдена."
 NO_CONTRACT = "Договор не найден."
 # Past PostgreSQL's integer (int4) and past its bigint (int8).
 BIG = "99999999999"
@@ -183,7 +183,7 @@ def test_deleting_ticked_contracts_deletes_them(app, web, rows):
     response = web("operator").post("/contracts/action/", {"action": "delete", "rowid": [str(rows["draft"]),
                                                                                           str(second)]},
                                     follow_redirects=True)
-    assert "Было удалено 2 записей." in flashed(response)
+    assert "Удалены 2 записи." in flashed(response)
     with app.app_context():
         assert db.session.scalars(select(Contract.number)).all() == ["СТ-1"]
 
@@ -196,7 +196,7 @@ def test_deleting_ticked_stores_deletes_them(app, web, rows):
     response = web("operator").post("/stores/action/", {"action": "delete", "rowid": [str(rows["store"]),
                                                                                        str(second)]},
                                     follow_redirects=True)
-    assert "Было удалено 2 записей." in flashed(response)
+    assert "Удалены 2 записи." in flashed(response)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Store)) == 0
 
