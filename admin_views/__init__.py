@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import flask_admin
+from flask import current_app, send_from_directory
 from flask_admin import Admin, babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
@@ -44,8 +45,14 @@ def _reach_flask_admins_own_templates(app) -> None:
         FLASK_ADMIN_TEMPLATES)})])
 
 
+def _favicon():
+    # Browsers ask for /favicon.ico whatever the page links: give them the SVG icon every page links to.
+    return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml")
+
+
 def register_admin(app) -> Admin:
     _use_our_wording()
+    app.add_url_rule("/favicon.ico", "favicon", _favicon)
     app.add_template_filter(local_time)  # templates show stored UTC moments in SIS_TIMEZONE
     app.add_template_global(clock.label, "zone_label")
     # sis_base.html warns on every page while no Stoloto URL is set (the setting, or STOLOTO_URL).

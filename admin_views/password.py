@@ -9,7 +9,7 @@ from stoloto.services import users
 from .security import LoginRequired, show_error
 
 # Pages a user who must change their password may still reach: this one, logout and the static files.
-OPEN_WHILE_FORCED = ("password.index", "auth.logout_view", "auth.login_view", "static")
+OPEN_WHILE_FORCED = ("password.index", "auth.logout_view", "auth.login_view", "static", "favicon")
 
 
 def send_to_password_change():

@@ -21,9 +21,11 @@ class SettingsView(AdminOnly, BaseView):
                 problems = error.fields
                 show_error(error)
             else:
-                flash("Настройки сохранены: " + ", ".join(changed) if changed else "Изменений нет.", "success")
+                flash(f"Настройки сохранены: {', '.join(f'«{label}»' for label in changed)}." if changed
+                      else "Изменений нет.", "success")
                 return redirect(self.get_url(".index"))
         settings.cash_api_token()  # generated on first sight, so the administrator can hand it to the registers
         values = settings.all_values()
         values.update(typed)
-        return self.render("settings.html", definitions=settings.DEFINITIONS, values=values, problems=problems)
+        return self.render("settings.html", definitions=settings.DEFINITIONS, values=values, problems=problems,
+                           environment=settings.CONFIG_DEFAULTS)

@@ -19,7 +19,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(restore_command)
 
 
-@click.group("users", cls=AppGroup, help="Пользователи SIS.")
+@click.group("users", cls=AppGroup, help="Пользователи СИ Столото.")
 def users_group() -> None:
     pass
 
@@ -137,13 +137,13 @@ def rotate_keys_command() -> None:
     if rotation.key_file:
         click.echo(f"Новый ключ шифрования записан в {rotation.key_file}; прежний больше не действует.")
     else:
-        click.echo("Ключ шифрования задан переменной окружения. Задайте новое значение и перезапустите SIS:\n"
+        click.echo("Ключ шифрования задан переменной окружения. Задайте новое значение и перезапустите СИ Столото:\n"
                    f"SIS_KEY_ENCRYPTION_KEY={rotation.new_key}\n"
                    "Прежнее значение больше ничего не расшифровывает.")
 
 
-@click.command("backup", help="Резервная копия работающего SIS: база данных, ключ сессий и ключ шифрования ключей "
-                              "в одном архиве (tar.gz, права 0600).")
+@click.command("backup", help="Резервная копия работающего СИ Столото: база данных, ключ сессий и ключ шифрования "
+                              "ключей в одном архиве (tar.gz, права 0600).")
 @click.argument("file", type=click.Path(dir_okay=False))
 @with_appcontext
 def backup_command(file: str) -> None:
@@ -160,7 +160,7 @@ def backup_command(file: str) -> None:
     click.echo("В копии ключ шифрования ключей: храните её так же надёжно, как сам ключ.")
 
 
-@click.command("restore", help="Восстановить SIS из резервной копии в настроенную пустую базу и папку instance.")
+@click.command("restore", help="Восстановить СИ Столото из резервной копии в настроенную пустую базу и папку instance.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Заменить содержимое непустой базы.")
 @with_appcontext
@@ -172,7 +172,7 @@ def restore_command(file: str, force: bool) -> None:
         raise click.ClickException(str(error)) from None
     manifest = restored.manifest
     click.echo(f"Восстановлена копия от {manifest['created_at']} "
-               f"(версия SIS {manifest['sis_version'] or 'неизвестна'}, миграция {manifest['migration']}): "
+               f"(версия СИ Столото {manifest['sis_version'] or 'неизвестна'}, миграция {manifest['migration']}): "
                f"{backup.describe_counts(restored.counts)} — как в манифесте.")
     click.echo(f"Закрытых ключей договоров расшифровано: {restored.private_keys}.")
     if restored.key_file:
@@ -182,4 +182,4 @@ def restore_command(file: str, force: bool) -> None:
     if restored.secret_key_file:
         click.echo(f"Ключ сессий записан в {restored.secret_key_file}.")
     if restored.needs_upgrade:
-        click.echo("Копия сделана более ранней версией SIS: выполните «flask --app app db upgrade».")
+        click.echo("Копия сделана более ранней версией СИ Столото: выполните «flask --app app db upgrade».")

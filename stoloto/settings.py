@@ -55,23 +55,23 @@ def _token(value: str) -> str | None:
     return None
 
 DEFINITIONS = [
-    Definition(STOLOTO_URL, "Адрес сервиса Столото", str, "", "Базовый URL, например https://stoloto.example:443",
+    Definition(STOLOTO_URL, "Адрес сервиса Столото", str, "", "Базовый URL, например https://stoloto.example:443.",
                check=_url),
     Definition(STOLOTO_CA_BUNDLE, "Файл сертификатов УЦ для Столото (CA bundle)", str, "",
-               "Путь к PEM-файлу; пусто — системные сертификаты"),
+               "Путь к PEM-файлу; если пусто, используются системные сертификаты."),
     Definition(BATCH_SIZE, "Количество запрашиваемых терминалов в одном пакете", int, 50,
                check=_between(1, 1000)),
     Definition(REFILL_THRESHOLD, "Порог свободных терминалов для запроса нового пакета", int, 10,
-               "Новый пакет запрашивается, когда свободных номеров договора меньше порога",
+               "Новый пакет запрашивается, когда свободных номеров договора меньше порога.",
                check=_between(0, 100000)),
     Definition(JOB_INTERVAL, "Интервал фоновых заданий, секунд", int, 30, check=_between(5, 86400)),
     Definition(CONNECT_TIMEOUT, "Таймаут соединения HTTP, секунд", float, 5.0, check=_between(0.1, 120)),
     Definition(READ_TIMEOUT, "Таймаут ответа HTTP, секунд", float, 30.0, check=_between(0.1, 600)),
     Definition(SET_CENTRUM_URL, "Адрес сервера SET Centrum", str, "",
-               "Откуда «Загрузка списка магазинов» читает магазины, например http://set-centrum:8080",
+               "Откуда «Загрузка списка магазинов» читает магазины, например http://set-centrum:8080.",
                check=_url),
     Definition(CASH_API_TOKEN, "Токен API регистрации касс", str, "",
-               "Кассы передают его в заголовке Authorization: Bearer …", check=_token, secret=True),
+               "Кассы передают его в заголовке «Authorization: Bearer <токен>».", check=_token, secret=True),
 ]
 BY_KEY = {definition.key: definition for definition in DEFINITIONS}
 

@@ -213,7 +213,7 @@ def restore(source: str, actor: str, force: bool = False) -> Restoration:
 
 def _read_archive(path: Path, work: Path) -> tuple[dict, dict[str, Path]]:
     """The manifest and the files it lists, each checked against its SHA-256."""
-    damaged = SisError("BACKUP_DAMAGED", f"Файл {path} не является резервной копией SIS или повреждён.",
+    damaged = SisError("BACKUP_DAMAGED", f"Файл {path} не является резервной копией СИ Столото или повреждён.",
                        "Возьмите другую копию, сделанную командой «flask --app app backup».")
     files = {}
     try:
@@ -223,7 +223,8 @@ def _read_archive(path: Path, work: Path) -> tuple[dict, dict[str, Path]]:
                 raise damaged
             if manifest.get("format_version") != FORMAT_VERSION:
                 raise SisError("BACKUP_VERSION", f"Копия {path} записана в формате версии "
-                               f"{manifest.get('format_version')}, эта версия SIS читает версию {FORMAT_VERSION}.")
+                               f"{manifest.get('format_version')}, эта версия СИ Столото читает версию "
+                               f"{FORMAT_VERSION}.")
             database_file = {"sqlite": SQLITE_FILE, "postgresql": POSTGRESQL_FILE}.get(manifest.get("database"))
             listed = manifest.get("files")
             if not database_file or not isinstance(listed, dict) or not {database_file, KEY_FILE} <= set(listed) \
@@ -260,12 +261,12 @@ def _member(archive: tarfile.TarFile, name: str) -> bytes:
 def _check_target(manifest: dict, keys: list[str], force: bool, actor: str) -> None:
     if manifest["database"] != _dialect():
         names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-        raise SisError("BACKUP_OTHER_DATABASE", f"Копия сделана с базы {names[manifest['database']]}, а SIS "
+        raise SisError("BACKUP_OTHER_DATABASE", f"Копия сделана с базы {names[manifest['database']]}, а СИ Столото "
                        f"настроен на {names.get(_dialect(), _dialect())}.",
                        "Укажите в DATABASE_URL базу того же вида, что в копии.")
     if manifest["migration"] not in {script.revision for script in _migrations().walk_revisions()}:
-        raise SisError("BACKUP_NEWER", f"Копия сделана версией SIS с миграцией {manifest['migration']}, "
-                       "которой эта версия не знает.", "Восстановите копию той же или более новой версией SIS.")
+        raise SisError("BACKUP_NEWER", f"Копия сделана версией СИ Столото с миграцией {manifest['migration']}, "
+                       "которой эта версия не знает.", "Восстановите копию той же или более новой версией СИ Столото.")
     from_env = current_app.config["SIS_KEY_ENCRYPTION_KEY"].strip()
     if from_env and from_env not in keys:
         # The environment wins over instance/key_encryption_key: restored keys would open nothing.

@@ -21,7 +21,7 @@ def _control(path: str, body: dict) -> dict:
                                  verify=current_app.config.get("SIS_STOLOTO_STAND_CA") or True)
     except requests.RequestException:
         raise errors.SisError("STAND_UNAVAILABLE", "Тестовый стенд Столото недоступен.",
-                              "Перезапустите SIS командой make run.") from None
+                              "Перезапустите СИ Столото командой make run.") from None
     try:
         data = response.json()
     except ValueError:

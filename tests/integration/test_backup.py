@@ -23,7 +23,7 @@ from tests.integration.test_processes import activated_contract, wait_for
 TOKEN = "backup-cash-api-token-0123456789"
 URL = "/api/v1/cash-registers/registration"
 OTHER_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-DAMAGED = "не является резервной копией SIS или повреждён"
+DAMAGED = "не является резервной копией СИ Столото или повреждён"
 
 
 def cli(application, *args):

@@ -48,3 +48,41 @@ def _english_words(page: str) -> set[str]:
     page = re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)
     shown = re.sub(r"<[^>]*>", " ", page) + " ".join(re.findall(r'(?:title|placeholder)="([^"]*)"', page))
     return set(re.findall(r"[A-Za-z]{3,}", shown))
+
+
+def test_settings_keep_internal_keys_out_and_name_the_environment_variable_quietly(web):
+    page = _text(web("admin").get("/settings/"))
+    assert "<code>" not in page
+    shown = re.sub(r"<[^>]*>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S))
+    assert "stoloto.url" not in shown and "set.centrum.url" not in shown
+    hint = re.search(r'<small class="form-text text-muted" data-testid="environment-stoloto.url">([^<]*)</small>', page)
+    assert hint and hint.group(1).strip() == "Переменная окружения STOLOTO_URL задаёт первое значение."
+    assert 'data-testid="environment-terminals.batch_size"' not in page
+
+
+def test_saved_settings_are_named_in_a_sentence(web):
+    admin = web("admin")
+    response = admin.post("/settings/", data={"jobs.interval_seconds": "60", "http.read_timeout": "20"},
+                          follow_redirects=True)
+    assert "Настройки сохранены: «Интервал фоновых заданий, секунд», «Таймаут ответа HTTP, секунд»." \
+        in _text(response)
+
+
+def test_the_demo_banner_names_the_product_and_shows_on_the_login_page_too(app, web, monkeypatch):
+    monkeypatch.setitem(app.config, "SIS_STOLOTO_STAND_URL", "https://127.0.0.1:5443")
+    banner = re.compile(r'data-testid="stand-banner">\s*Демонстрационный режим: СИ Столото работает')
+    assert banner.search(_text(app.test_client().get("/auth/login")))
+    assert banner.search(_text(web("viewer").get("/")))
+
+
+def test_no_demo_banner_on_the_login_page_outside_demo_mode(app):
+    assert 'data-testid="stand-banner"' not in _text(app.test_client().get("/auth/login"))
+
+
+def test_the_favicon_is_served_at_the_address_browsers_ask_for(app):
+    client = app.test_client()
+    response = client.get("/favicon.ico", follow_redirects=True)
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert response.get_data() == client.get("/static/favicon.svg").get_data()
+    assert '<link rel="icon" href="/static/favicon.svg"' in _text(client.get("/auth/login"))
