@@ -1,0 +1,69 @@
+"""Russian to the last word, in a real browser: the page-size menu, the journal's and the overview's object
+links, the login page's demo banner and the favicon."""
+import pytest
+
+from stoloto import errors
+from stoloto.services import contracts, stores
+from stoloto.services.contracts import ContractInput
+from stoloto.services.stores import StoreInput
+from tests.e2e.test_contract_registration import log_in
+
+pytestmark = pytest.mark.browser
+NUMBER = "СТ-2026/001"
+
+
+@pytest.fixture
+def contract_with_an_error(app):
+    """A contract prepared for activation and then asked again: the second time is an error in the journal."""
+    with app.app_context():
+        contract = contracts.create_contract(ContractInput(number=NUMBER, contract_date="15.01.2026",
+                                                           agent_inn="7707083893"), "tester")
+        stores.create_store(StoreInput(code="900", contract_id=contract.id), "tester")
+        contracts.prepare_activation(contract.id, "tester")
+        with pytest.raises(errors.SisError):
+            contracts.prepare_activation(contract.id, "tester")
+        return contract.id
+
+
+def test_the_page_size_menu_reads_rows_per_page(page, live_server, accounts, contract_with_an_error):
+    log_in(page, live_server, accounts["viewer"])
+    page.click("a.nav-link:has-text('Магазины')")
+    toggle = page.locator("a.dropdown-toggle", has_text="на странице")
+    assert toggle.inner_text().strip() == "50 на странице"
+    toggle.click()
+    options = page.locator(".dropdown-menu.show a.dropdown-item")
+    assert [text.strip() for text in options.all_inner_texts()] == ["20 на странице", "50 на странице",
+                                                                    "100 на странице"]
+    options.first.click()
+    assert page.locator("a.dropdown-toggle", has_text="на странице").inner_text().strip() == "20 на странице"
+
+
+def test_the_journal_links_a_store_to_its_page(page, live_server, accounts, contract_with_an_error):
+    log_in(page, live_server, accounts["viewer"])
+    page.click("a.nav-link:has-text('Журнал')")
+    row = page.locator("tr", has=page.locator("td", has_text="Добавление магазина"))
+    row.locator("a", has_text="магазин 900").click()
+    assert "/stores/details/" in page.url
+    assert page.get_by_role("cell", name="900", exact=True).count() == 1
+
+
+def test_the_overview_links_a_recent_error_to_its_contract(page, live_server, accounts, contract_with_an_error):
+    log_in(page, live_server, accounts["viewer"])
+    errors_table = page.locator("[data-testid=recent-errors]")
+    errors_table.locator("[data-testid=error-object] a", has_text=f"договор № {NUMBER}").click()
+    assert page.locator("td", has_text="7707083893").count() == 1
+    assert f"id={contract_with_an_error}" in page.url
+
+
+def test_the_login_page_shows_the_demo_banner_and_the_favicon(app, page, live_server):
+    app.config.update(SIS_STOLOTO_STAND_URL="https://127.0.0.1:5443")
+    try:
+        page.goto(live_server + "/auth/login")
+        assert page.locator("[data-testid=stand-banner]").inner_text().startswith(
+            "Демонстрационный режим: СИ Столото работает с тестовым стендом Столото")
+    finally:
+        app.config.update(SIS_STOLOTO_STAND_URL="")
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(live_server + icon).ok
+    favicon = page.request.get(live_server + "/favicon.ico")
+    assert favicon.ok and favicon.headers["content-type"].startswith("image/svg+xml")
