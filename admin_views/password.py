@@ -36,6 +36,6 @@ class PasswordView(LoginRequired, BaseView):
                 problems = error.fields
                 show_error(error)
             else:
-                flash("Пароль изменён; другие сеансы завершены.", "success")
+                flash("Пароль изменён. Другие ваши сеансы завершены, этот продолжается.", "success")
                 return redirect(url_for("home.index"))
         return self.render("password.html", problems=problems)

@@ -139,7 +139,7 @@ class StoreView(SecureModelView):
         except SisError as error:
             show_error(error)
         else:
-            flash(stores.loaded_message(added), "success")
+            flash(f"{stores.loaded_message(added)}.", "success")
         return redirect(self.get_url(".index_view"))
 
     # --- "Привязать магазины к договору" --------------------------------------------------------
@@ -170,7 +170,7 @@ class StoreView(SecureModelView):
                 problem = error.fields.get("contract_id")
             else:
                 contract = contracts.get_contract(request.form.get("contract_id", type=int))
-                flash(stores.bound_message(count, contract), "success")
+                flash(f"{stores.bound_message(count, contract)}.", "success")
                 return redirect(return_url)
         return self.render("admin/stores/bind.html", ids=",".join(str(store.id) for store in selected),
                            selected=selected[:SHOWN_CODES], total=len(selected),

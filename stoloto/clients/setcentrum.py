@@ -114,7 +114,7 @@ def _check_status(response: requests.Response) -> None:
         return
     if 300 <= status < 400:
         raise SetCentrumError("BAD_RESPONSE", f"сервер SET Centrum ответил перенаправлением (HTTP {status}); "
-                                              "проверьте адрес set.centrum.url")
+                                              "проверьте «Адрес сервера SET Centrum» в «Настройки»")
     said = _error_text(response)
     raise SetCentrumError(f"HTTP_{status}", f"сервер SET Centrum вернул ошибку HTTP {status}{said}")
 

@@ -48,7 +48,8 @@ def _options() -> tuple:
     url = settings.get(settings.STOLOTO_URL)
     if not url:
         raise errors.SisError("STOLOTO_NOT_CONFIGURED", "Не задан адрес сервиса Столото.",
-                              "Укажите его в меню «Настройки».")
+                              "Укажите его в «Настройки» → «Адрес сервиса Столото» или в переменной окружения "
+                              "STOLOTO_URL.")
     return (url, settings.get(settings.STOLOTO_CA_BUNDLE) or None,
             settings.get(settings.CONNECT_TIMEOUT), settings.get(settings.READ_TIMEOUT))
 

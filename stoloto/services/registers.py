@@ -173,10 +173,10 @@ class FinishReport:
     not_active: int = 0  # left alone: their store has no contract, or it is not «Активный»
 
     def message(self) -> str:
-        parts = [f"зарегистрировано: {self.registered}", f"ожидают: {self.waiting}"]
+        parts = [f"зарегистрировано {self.registered}", f"ожидают {self.waiting}"]
         if self.not_active:
-            parts.append(f"не тронуты, договор магазина не «Активный»: {self.not_active}")
-        return "Регистрация касс: " + "; ".join(parts) + "."
+            parts.append(f"не тронуто {self.not_active} (договор магазина не «Активный»)")
+        return "Регистрация касс: " + ", ".join(parts) + "."
 
 
 def parse_ids(values) -> list[int]:

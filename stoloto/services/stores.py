@@ -52,8 +52,9 @@ def setcentrum_client() -> SetCentrumClient:
     url = settings.get(settings.SET_CENTRUM_URL)
     if not url:
         raise errors.SisError("SET_CENTRUM_NOT_CONFIGURED",
-                              "Не задан адрес сервера SET Centrum (параметр set.centrum.url).",
-                              "Укажите его в меню «Настройки».")
+                              "Не задан адрес сервера SET Centrum.",
+                              "Укажите его в «Настройки» → «Адрес сервера SET Centrum» или в переменной окружения "
+                              "SET_CENTRUM_URL.")
     return SetCentrumClient(url, settings.get(settings.CONNECT_TIMEOUT), settings.get(settings.READ_TIMEOUT))
 
 
@@ -69,7 +70,7 @@ def import_from_set(actor: str) -> int:
             shops = client.shops()
         except SetCentrumError as failure:
             raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
-                                  "Магазины не добавлены. Проверьте адрес set.centrum.url в «Настройки» и "
+                                  "Магазины не добавлены. Проверьте «Адрес сервера SET Centrum» в «Настройки» и "
                                   "работу сервера SET, затем повторите загрузку.") from None
         added = _add_new_stores(shops, actor)
     except errors.SisError as error:

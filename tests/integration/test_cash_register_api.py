@@ -344,7 +344,7 @@ def test_operator_registers_ticked_registers_now(app, api, stand, web):
     assert web("viewer").post("/registers/action/", {"action": "finish", "rowid": ids}).status_code == 403
     operator = web("operator")
     done = operator.post("/registers/action/", {"action": "finish", "rowid": ids}, follow_redirects=True)
-    message = "Регистрация касс: зарегистрировано: 1; ожидают: 0; не тронуты, договор магазина не «Активный»: 1."
+    message = "Регистрация касс: зарегистрировано 1, ожидают 0, не тронуто 1 (договор магазина не «Активный»)."
     assert message in done.get_data(as_text=True)
     with app.app_context():
         states = dict(db.session.execute(select(Store.code, CashRegister.state).join(Store)).all())

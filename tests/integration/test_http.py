@@ -11,7 +11,8 @@ from stoloto.services.contracts import ContractInput
 FORM = {"number": "СТ-2026/001", "contract_date": "15.01.2026", "agent_inn": "7707083893",
         "agent_name": "ООО Ромашка", "comment": ""}
 PUBLIC_ENDPOINTS = {"auth.login_view", "auth.index", "static", "admin.static",
-                    "health.healthz", "health.readyz"}  # probes: no login by design (test_health)
+                    "health.healthz", "health.readyz",  # probes: no login by design (test_health)
+                    "favicon"}  # the icon the login page shows too (test_wording)
 
 
 def _admin_urls(app, methods):

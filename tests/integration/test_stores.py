@@ -191,7 +191,7 @@ def test_import_without_the_set_address_says_where_to_set_it(ctx, setcentrum):
     settings.save({settings.SET_CENTRUM_URL: ""}, "test")
     with pytest.raises(SisError) as caught:
         stores.import_from_set("tester")
-    assert "set.centrum.url" in caught.value.message and "Настройки" in caught.value.hint
+    assert "«Настройки» → «Адрес сервера SET Centrum»" in caught.value.hint
 
 
 def test_import_does_not_follow_redirects(ctx, setcentrum):
@@ -377,10 +377,10 @@ def test_operator_loads_the_store_list_after_confirming(app, web, setcentrum):
     with app.app_context():
         assert count_stores() == 0  # asking for confirmation changes nothing
     response = browser.post("/stores/import/", follow_redirects=True)
-    assert "Загружено 40 магазинов" in flashed(response)
+    assert "Загружено 40 магазинов." in flashed(response)
     assert "Магазин №101" in response.get_data(as_text=True)
     again = browser.post("/stores/import/", follow_redirects=True)
-    assert "Загружено 0 магазинов" in flashed(again)
+    assert "Загружено 0 магазинов." in flashed(again)
 
 
 def test_failed_import_is_shown_as_an_error(app, web, setcentrum):
@@ -480,7 +480,7 @@ def test_operator_binds_ticked_stores_to_a_contract(app, web, setcentrum):
     response = browser.post("/stores/bind/", {"ids": ids, "contract_id": str(contract_id), "url": "/stores/?page=0"})
     assert response.status_code == 302 and response.headers["Location"] == "/stores/?page=0"
     listing = browser.get(response.headers["Location"])
-    assert "Привязано к договору № СТ-2026/001: 3 магазина" in flashed(listing)
+    assert "Привязано к договору № СТ-2026/001: 3 магазина." in flashed(listing)
     with app.app_context():
         bound = db.session.scalars(select(Store.code).where(Store.contract_id == contract_id)).all()
         assert sorted(bound) == ["101", "105", "110"]

@@ -4,9 +4,11 @@ from html import unescape
 
 import pytest
 
-from stoloto.services import contracts, stores
+from stoloto import errors
+from stoloto.services import activation, contracts, stores
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
+from tests.conftest import PASSWORD
 
 
 def _text(response) -> str:
@@ -86,3 +88,44 @@ def test_the_favicon_is_served_at_the_address_browsers_ask_for(app):
     assert response.mimetype == "image/svg+xml"
     assert response.get_data() == client.get("/static/favicon.svg").get_data()
     assert '<link rel="icon" href="/static/favicon.svg"' in _text(client.get("/auth/login"))
+
+
+def _shown(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)))
+
+
+def test_the_import_page_names_the_set_address_by_its_label_not_its_key(web):
+    page = _shown(_text(web("admin").get("/stores/import/")))
+    assert "set.centrum.url" not in page
+    assert "Не задан адрес сервера SET Centrum. Укажите его в «Настройки» → «Адрес сервера SET Centrum»." in page
+
+
+def test_importing_without_the_set_address_says_where_to_set_it(web):
+    response = web("operator").post("/stores/import/", follow_redirects=True)
+    page = _shown(_text(response))
+    assert "set.centrum.url" not in page
+    assert ("Не задан адрес сервера SET Centrum. Укажите его в «Настройки» → «Адрес сервера SET Centrum» "
+            "или в переменной окружения SET_CENTRUM_URL.") in page
+
+
+def test_activating_without_the_stoloto_address_says_where_to_set_it(app):
+    with app.app_context():
+        contract = contracts.create_contract(ContractInput(number="СТ-1", contract_date="15.01.2026",
+                                                           agent_inn="7707083893"), "tester")
+        contracts.prepare_activation(contract.id, "tester")
+        with pytest.raises(errors.SisError) as caught:
+            activation.activate(contract.id, "tester")
+    assert str(caught.value) == ("Не задан адрес сервиса Столото. Укажите его в «Настройки» → «Адрес сервиса "
+                                 "Столото» или в переменной окружения STOLOTO_URL.")
+
+
+def _flashed(response) -> list[str]:
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>|&times;", "", text)).strip()
+            for text in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)]
+
+
+def test_a_changed_password_is_confirmed_in_full_sentences(web):
+    viewer = web("viewer")
+    response = viewer.post("/password/", data={"current": PASSWORD, "new": "my-own-password",
+                                                "repeated": "my-own-password"}, follow_redirects=True)
+    assert "Пароль изменён. Другие ваши сеансы завершены, этот продолжается." in _flashed(response)
