@@ -59,5 +59,5 @@ def login_failed() -> SisError:
 
 
 def login_throttled(minutes: int) -> SisError:
-    return SisError("LOGIN_THROTTLED", "Слишком много неудачных попыток входа, повторите через "
+    return SisError("LOGIN_THROTTLED", "Слишком много неудачных попыток входа. Повторите через "
                                        f"{plural(minutes, 'минуту', 'минуты', 'минут')}.")

@@ -36,7 +36,7 @@ def create_user(login: str, role: str, password: str, actor: str = audit.SYSTEM_
     login = (login or "").strip()
     problems = {}
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", login):
-        problems["login"] = "Логин: латинские буквы, цифры и символы _ . @ -, не длиннее 64."
+        problems["login"] = "Логин: латинские буквы, цифры и символы _ . @ -, не длиннее 64 символов."
     if role not in ROLE_LABELS:
         problems["role"] = "Роль: admin, operator или viewer."
     problems.update(_password_problems(password))

@@ -15,7 +15,7 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, User
 from tests.conftest import PASSWORD, TEST_SECRET, Browser, csrf_token_from
 
-THROTTLED = re.compile(r"Слишком много неудачных попыток входа, повторите через (\d+) минут")
+THROTTLED = re.compile(r"Слишком много неудачных попыток входа. Повторите через (\d+) минут")
 
 
 def _attempt(client, login: str, password: str, address: str = "192.0.2.1", **headers):

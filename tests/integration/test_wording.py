@@ -129,3 +129,9 @@ def test_a_changed_password_is_confirmed_in_full_sentences(web):
     response = viewer.post("/password/", data={"current": PASSWORD, "new": "my-own-password",
                                                 "repeated": "my-own-password"}, follow_redirects=True)
     assert "Пароль изменён. Другие ваши сеансы завершены, этот продолжается." in _flashed(response)
+
+
+def test_a_bad_login_is_explained_in_a_full_sentence(web):
+    response = web("admin").post("/users/new/", data={"login": "кассир", "role": "operator",
+                                                      "password": "длинный-пароль"})
+    assert "Логин: латинские буквы, цифры и символы _ . @ -, не длиннее 64 символов." in _text(response)
