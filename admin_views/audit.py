@@ -3,13 +3,12 @@ from flask import g
 from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 
+from stoloto.audit import RESULT_LABELS, result_label
 from stoloto.models import AuditEvent
 
 from .formatters import datetime_formatter, in_zone
 from .journal_objects import TYPE_NAMES, object_links
 from .security import SecureModelView
-
-RESULT_LABELS = {"ok": "успешно", "warning": "предупреждение", "error": "ошибка"}
 
 
 def _objects_formatter(view, context, model, name):
@@ -38,7 +37,7 @@ class AuditView(SecureModelView):
     column_searchable_list = ("action", "details", "actor")
     column_formatters = {
         "created_at": datetime_formatter,
-        "result": lambda v, c, m, n: RESULT_LABELS.get(m.result, m.result),
+        "result": lambda v, c, m, n: result_label(m.result),
         "object": _objects_formatter,
     }
     column_formatters_detail = column_formatters

@@ -12,6 +12,12 @@ ANONYMOUS_ACTOR = "аноним"  # before a login succeeds nobody is known
 # A bulk action's row keeps the ids of its first objects for «Журнал» to list; its details say how many in all.
 LISTED_OBJECTS = 50
 _INSERT = insert(AuditEvent.__table__)
+# A row's result: a refusal that only asks the user to finish their input is a warning, not an error.
+RESULT_LABELS = {"ok": "успешно", "warning": "предупреждение", "error": "ошибка"}
+
+
+def result_label(result: str) -> str:
+    return RESULT_LABELS.get(result, result)
 
 
 def _row(actor: str, object_type: str, object_id: int | None, action: str, result: str,

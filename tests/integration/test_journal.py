@@ -125,3 +125,13 @@ def test_the_overview_links_each_recent_error_to_its_contract(app, web, contract
             contracts.prepare_activation(contract_id, "tester")  # a second time: no longer «Создан»
     errors_table = _page(web("viewer"), "/").split("Последние ошибки", 1)[1]
     assert _links(errors_table) == [(f"/contracts/details/?id={contract_id}", f"договор № {NUMBER}")]
+
+
+def test_a_contracts_history_shows_a_refusal_on_a_draft_as_a_warning(app, web):
+    with app.app_context():
+        draft = contracts.create_contract(ContractInput(number="СТ-3"), "tester")
+        with pytest.raises(errors.SisError):
+            contracts.prepare_activation(draft.id, "tester")
+    history = _page(web("viewer"), f"/contracts/details/?id={draft.id}").split("История", 1)[1]
+    assert "предупреждение" in _journal_row(history, contracts.ACTION_PREPARE)
+    assert "ошибка" not in history
