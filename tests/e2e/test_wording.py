@@ -28,10 +28,12 @@ def contract_with_an_error(app):
 def test_the_page_size_menu_reads_rows_per_page(page, live_server, accounts, contract_with_an_error):
     log_in(page, live_server, accounts["viewer"])
     page.click("a.nav-link:has-text('Магазины')")
+    page.wait_for_load_state("load")  # the menu opens by Bootstrap's script
     toggle = page.locator("a.dropdown-toggle", has_text="на странице")
     assert toggle.inner_text().strip() == "50 на странице"
     toggle.click()
     options = page.locator(".dropdown-menu.show a.dropdown-item")
+    options.first.wait_for()
     assert [text.strip() for text in options.all_inner_texts()] == ["20 на странице", "50 на странице",
                                                                     "100 на странице"]
     options.first.click()
