@@ -42,8 +42,9 @@ class AuditView(SecureModelView):
     }
     column_formatters_detail = column_formatters
 
-    def get_list(self, *args, **kwargs):
-        count, events = super().get_list(*args, **kwargs)
-        events = list(events)
-        g.journal_objects = object_links(events)  # one query per kind of object for the whole page
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        count, events = super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+        if execute:  # a page of rows, not a query (an export streams its own)
+            events = list(events)
+            g.journal_objects = object_links(events)  # one query per kind of object for the whole page
         return count, events
