@@ -1,10 +1,12 @@
 """The "Журнал": the audit log, read-only."""
+from .export import ExportMixin
 from .formatters import datetime_formatter, in_zone
 from .security import SecureModelView
 
 
-class AuditView(SecureModelView):
+class AuditView(ExportMixin, SecureModelView):
     help_anchor = "журнал"  # its section of «Справка» (docs/admin-guide.ru.md)
+    export_name = "zhurnal"  # the list's columns
     can_create = False
     can_edit = False
     can_delete = False
