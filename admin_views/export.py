@@ -4,7 +4,6 @@ import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from itertools import chain
 
 from flask import Response, abort, send_file, stream_with_context
 from flask_admin import expose
@@ -16,8 +15,10 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from sqlalchemy.orm import Session
 
 from stoloto import clock
+from stoloto.extensions import db
 
 # Rows read per round trip (a server-side cursor on PostgreSQL) and written per CSV chunk.
 CHUNK_ROWS = 1000
@@ -51,9 +52,7 @@ class ExportMixin:
         rows = self._export_rows()
         filename = self.get_export_name(export_type)
         if export_type == "csv":
-            chunks = _csv_chunks(header, rows)
-            # The first chunk runs the query: a failing one is an error page, not a cut-off file.
-            response = Response(stream_with_context(chain([next(chunks)], chunks)), mimetype="text/csv")
+            response = Response(stream_with_context(_started(_csv_chunks(header, rows))), mimetype="text/csv")
             response.headers.set("Content-Disposition", "attachment", filename=filename)
             return response
         return send_file(_xlsx_file(str(self.name), header, rows), mimetype=XLSX_MIMETYPE, as_attachment=True,
@@ -67,8 +66,10 @@ class ExportMixin:
         sort = self._get_column_by_idx(args.sort)
         _, query = self.get_list(None, sort[0] if sort else None, args.sort_desc, args.search, args.filters,
                                  execute=False, page_size=0)
-        for model in query.yield_per(CHUNK_ROWS):
-            yield [self._export_value(model, name) for name, _ in self._export_columns]
+        # A session of its own: the request's is closed when the view returns, and the CSV streams on after.
+        with Session(db.engine) as session:
+            for model in query.with_session(session).yield_per(CHUNK_ROWS):
+                yield [self._export_value(model, name) for name, _ in self._export_columns]
 
     def _export_value(self, model, name: str):
         """A date or a time as such (in SIS_TIMEZONE), anything else as the list shows it, without HTML."""
@@ -84,6 +85,16 @@ class ExportMixin:
         if isinstance(shown, Markup):
             return shown.striptags()
         return "" if shown is None else shown
+
+
+def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Makes the first chunk now, in the view: a query that fails is an error page, not a cut-off file."""
+    first = next(chunks)
+
+    def all_chunks():
+        yield first
+        yield from chunks  # closing the response closes the query's session too
+    return all_chunks()
 
 
 def _csv_text(value) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import openpyxl
 import pytest
 import time_machine
+from sqlalchemy import insert, select
 
 from stoloto import audit
 from stoloto.extensions import db
@@ -285,3 +286,19 @@ def test_csv_is_streamed(web, cash_registers):
 
     assert response.is_streamed
     response.close()
+
+
+@pytest.mark.parametrize("export_type", ["csv", "xlsx"])
+def test_an_export_longer_than_a_chunk_has_every_row(app, web, export_type):
+    with app.app_context():  # not the test's own: the request must end its context as in production
+        db.session.execute(insert(Store), [{"code": str(100 + i), "source": "set"} for i in range(50)])
+        stores = db.session.scalars(select(Store.id)).all()
+        db.session.execute(insert(CashRegister), [{"store_id": stores[i % 50], "cash_number": 1 + i // 50,
+                                                   "serial_number": f"SN{i:05d}", "state": "pending"}
+                                                  for i in range(2_500)])
+        db.session.commit()
+
+    response = web("viewer").get(f"/registers/export/{export_type}/")
+
+    rows = read_csv(response) if export_type == "csv" else values(read_xlsx(response)[1])
+    assert sorted(row[3] for row in rows[1:]) == [f"SN{i:05d}" for i in range(2_500)]
