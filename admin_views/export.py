@@ -4,11 +4,11 @@ import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from functools import lru_cache
 
 from flask import Response, abort, send_file, stream_with_context
 from flask_admin import expose
 from flask_admin.model import typefmt
-from flask_admin.tools import rec_getattr
 from markupsafe import Markup
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -66,25 +66,48 @@ class ExportMixin:
         sort = self._get_column_by_idx(args.sort)
         _, query = self.get_list(None, sort[0] if sort else None, args.sort_desc, args.search, args.filters,
                                  execute=False, page_size=0)
+        getters = [self._export_getter(name) for name, _ in self._export_columns]
         # A session of its own: the request's is closed when the view returns, and the CSV streams on after.
         with Session(db.engine) as session:
             for model in query.with_session(session).yield_per(CHUNK_ROWS):
-                yield [self._export_value(model, name) for name, _ in self._export_columns]
+                yield [getter(model) for getter in getters]
 
-    def _export_value(self, model, name: str):
-        """A date or a time as such (in SIS_TIMEZONE), anything else as the list shows it, without HTML."""
-        raw = rec_getattr(model, name, None)
-        if isinstance(raw, datetime):
-            return clock.local(raw).replace(tzinfo=None)
-        if isinstance(raw, date):
-            return raw
-        if isinstance(raw, bool) and name not in self.column_formatters_export:
-            return YES_NO[raw]
-        shown = self._get_list_value(None, model, name, self.column_formatters_export,
-                                     self.column_type_formatters_export or typefmt.EXPORT_FORMATTERS)
-        if isinstance(shown, Markup):
-            return shown.striptags()
-        return "" if shown is None else shown
+    def _export_getter(self, name: str):
+        """model → the column's value: a date or a time as such (in SIS_TIMEZONE), anything else as the list
+        shows it, without HTML. Flask-Admin's _get_list_value, with its look-ups done once per export."""
+        path = name.split(".")
+        formatter = self.column_formatters_export.get(name)
+        choices = self._column_choices_map.get(name) or {}
+        type_formatters = list((self.column_type_formatters_export or typefmt.EXPORT_FORMATTERS).items())
+
+        def value(model):
+            raw = model
+            for step in path:
+                raw = getattr(raw, step, None)
+            if isinstance(raw, datetime):
+                return clock.local(raw).replace(tzinfo=None)
+            if isinstance(raw, date):
+                return raw
+            if formatter is not None:
+                shown = formatter(self, None, model, name)
+                return _plain(shown) if isinstance(shown, Markup) else ("" if shown is None else shown)
+            if isinstance(raw, bool):
+                return YES_NO[raw]
+            if choices and raw in choices:
+                return choices[raw]
+            if raw is None or isinstance(raw, str | int | float):
+                return "" if raw is None else raw
+            for kind, type_formatter in type_formatters:  # lists, dicts, enums as Flask-Admin shows them
+                if isinstance(raw, kind):
+                    return type_formatter(self, raw, name)
+            return str(raw)
+        return value
+
+
+@lru_cache(maxsize=4096)
+def _plain(shown: Markup) -> str:
+    """A formatter's HTML (a badge, a link) as its text; the same few badges repeat on every row."""
+    return shown.striptags()
 
 
 def _started(chunks: Iterator[bytes]) -> Iterator[bytes]:

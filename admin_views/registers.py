@@ -67,6 +67,8 @@ class CashRegisterView(ExportMixin, SecureModelView):
         "created_at": datetime_formatter,
     }
     column_formatters_detail = column_formatters
+    # The badge's word without its HTML, made 200,000 times in an export.
+    column_formatters_export = dict(column_formatters, state=lambda v, c, m, n: STATE_LABELS.get(m.state, m.state))
 
     @action("finish", "Зарегистрировать сейчас",
             "Зарегистрировать отмеченные кассы в Столото сейчас, не дожидаясь фонового задания?")
