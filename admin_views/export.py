@@ -152,7 +152,7 @@ def _xlsx_cell(sheet, value):
         return value
     value = ILLEGAL_CHARACTERS_RE.sub("", value)[:XLSX_CELL_MAX]
     if not value.startswith("="):
-        return value
+        return value or None  # an empty cell is not written at all
     cell = WriteOnlyCell(sheet, value)
     cell.data_type = "s"  # text that only looks like a formula
     return cell
