@@ -150,6 +150,13 @@ def test_stores_export_keeps_search_and_shows_contract_and_source_as_the_list_do
     assert [row[:5] for row in rows[1:]] == [["101", "Магазин «Север»", "", "К-1", "SET"]]
 
 
+@pytest.mark.parametrize(("query", "codes"), [("?sort=1", ["101", "102"]), ("?sort=1&desc=1", ["102", "101"])])
+def test_export_keeps_the_lists_order(web, cash_registers, query, codes):
+    rows = read_csv(web("viewer").get(f"/stores/export/csv/{query}"))  # by «Наименование»: «Север», «Юг»
+
+    assert [row[0] for row in rows[1:]] == codes
+
+
 def test_journal_export_keeps_search_and_shows_results_in_russian(web, ctx):
     audit.record("operator1", "contract", 7, "Договор заполнен", details="ИНН 7707083893")
     audit.record("operator1", "contract", 7, "Договор заполнен", result="error", details="Неверный ИНН")
