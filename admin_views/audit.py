@@ -6,6 +6,7 @@ from markupsafe import Markup
 from stoloto.audit import RESULT_LABELS, result_label
 from stoloto.models import AuditEvent
 
+from .export import ExportMixin
 from .formatters import datetime_formatter, in_zone
 from .journal_objects import TYPE_NAMES, object_links
 from .security import SecureModelView
@@ -18,8 +19,9 @@ def _objects_formatter(view, context, model, name):
     return Markup(", ").join(links)
 
 
-class AuditView(SecureModelView):
+class AuditView(ExportMixin, SecureModelView):
     help_anchor = "журнал"  # its section of «Справка» (docs/admin-guide.ru.md)
+    export_name = "zhurnal"  # the list's columns
     can_create = False
     can_edit = False
     can_delete = False
@@ -48,3 +50,6 @@ class AuditView(SecureModelView):
             events = list(events)
             g.journal_objects = object_links(events)  # one query per kind of object for the whole page
         return count, events
+
+    def prepare_export_chunk(self, models: list) -> None:
+        g.journal_objects = object_links(models)

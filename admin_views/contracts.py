@@ -19,6 +19,7 @@ from stoloto.models import AuditEvent, Contract, TerminalBatch
 from stoloto.services import activation, contracts, terminals
 from stoloto.services.contracts import ContractInput
 
+from .export import ExportMixin
 from .formatters import date_formatter, datetime_formatter, in_zone
 from .guard import requested_id
 from .security import SecureModelView, actor, delete_or_show, require_can_act, save_or_show, show_error
@@ -68,8 +69,11 @@ def certificate_summary(pem: str | None) -> dict | None:
     }
 
 
-class ContractView(SecureModelView):
+class ContractView(ExportMixin, SecureModelView):
     help_anchor = "договоры"  # its section of «Справка» (docs/admin-guide.ru.md)
+    export_name = "dogovory"
+    column_export_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "comment", "created_at",
+                          "updated_at")
     list_template = "admin/contracts/list.html"
     details_template = "admin/contracts/details.html"
     edit_template = "admin/contracts/edit.html"

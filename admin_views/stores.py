@@ -14,6 +14,7 @@ from stoloto.models import Store
 from stoloto.services import contracts, stores
 from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
+from .export import ExportMixin
 from .formatters import datetime_formatter, in_zone
 from .security import (
     SecureModelView,
@@ -68,8 +69,10 @@ def _source_formatter(view, context, model, name):
     return SOURCE_LABELS.get(model.source, model.source)
 
 
-class StoreView(SecureModelView):
+class StoreView(ExportMixin, SecureModelView):
     help_anchor = "магазины"  # its section of «Справка» (docs/admin-guide.ru.md)
+    export_name = "magaziny"
+    column_export_list = ("code", "name", "address", "contract", "source", "comment", "created_at", "updated_at")
     list_template = "admin/stores/list.html"
     can_view_details = True
     form = StoreForm

@@ -5,6 +5,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField
 from stoloto.models import ROLE_LABELS
 from stoloto.services import users
 
+from .export import ExportMixin
 from .formatters import datetime_formatter, in_zone
 from .security import AdminOnly, SecureModelView, actor, save_or_show
 
@@ -22,8 +23,9 @@ class UserEditForm(BaseForm):
                                                          "Новый пароль завершает все сеансы пользователя.")
 
 
-class UserView(AdminOnly, SecureModelView):
+class UserView(AdminOnly, ExportMixin, SecureModelView):
     help_anchor = "пользователи"  # its section of «Справка» (docs/admin-guide.ru.md)
+    export_name = "polzovateli"  # the list's columns; administrators only, as the list
     can_delete = False
     column_list = ("login", "role", "active", "created_at")
     column_labels = {"login": "Логин", "role": "Роль", "active": "Активен", "created_at": in_zone("Создан")}
