@@ -100,6 +100,21 @@ def runner_alive() -> bool:
     return renewed is not None and _now().replace(tzinfo=None) - renewed <= limit
 
 
+def next_run() -> datetime | None:
+    """When the jobs run next (naive UTC, as the database keeps it), or None when no process runs them.
+
+    The holder runs them one job interval after its last run, at one of its ticks; a run already due
+    happens at the next tick.
+    """
+    if not runner_alive():
+        return None
+    tick = lease.renewed_at(LEASE) + timedelta(seconds=TICK_SECONDS)
+    last = lease.last_run_at(LEASE)
+    if last is None:
+        return tick
+    return max(last + timedelta(seconds=settings.get(settings.JOB_INTERVAL)), tick)
+
+
 class JobRunner:
     """Renews the lease every tick; runs the jobs when it holds the lease and they are due (the interval
     has passed, or a process nudged the lease since the last run)."""
@@ -121,6 +136,7 @@ class JobRunner:
                 if nudges == self.nudges_seen and self.last_run and (now - self.last_run).total_seconds() < interval:
                     return
                 self.last_run, self.nudges_seen = now, nudges
+                lease.ran(LEASE)
                 fetch_terminal_batches()
                 finish_pending_registrations()
             except Exception:  # a job must never kill the scheduler thread; the error goes to the log
