@@ -22,9 +22,12 @@
 
   function swapLiveRegions() {
     return get(window.location.href, false).then(function (html) {
-      var fresh = new DOMParser().parseFromString(html, "text/html");
+      // A <template>'s content is inert: the fresh page's styles (another response's nonce) are not applied,
+      // so the CSP has nothing to refuse; DOMParser would apply them and report each as a violation.
+      var fresh = document.createElement("template");
+      fresh.innerHTML = html;
       document.querySelectorAll("[data-sis-live][id]").forEach(function (region) {
-        var replacement = fresh.getElementById(region.id);
+        var replacement = fresh.content.getElementById(region.id);
         if (replacement) {
           region.replaceWith(document.importNode(replacement, true));
         }

@@ -16,7 +16,6 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, Contract, SchedulerLease, Store
 from stoloto.services import activation, contracts, stores
 from stoloto.services.contracts import ContractInput
-from stoloto.services.stores import StoreInput
 from tests.integration.test_bad_input_panel import flashed
 
 NUMBER = "СТ-2026/001"
