@@ -239,6 +239,8 @@ class ContractView(SecureModelView):
 
     def render(self, template, **kwargs):
         kwargs["activation_step"] = activation_step  # the row actions ask the table, not a list of statuses
+        if template == self.edit_template and "model" in kwargs:
+            kwargs["locked_fields"] = contracts.locked_fields(kwargs["model"].status)
         if template == self.details_template and "model" in kwargs:
             model = kwargs["model"]
             kwargs["certificate"] = certificate_summary(model.certificate_pem)

@@ -88,6 +88,8 @@ def test_an_activated_contracts_form_shows_its_requisites_read_only(app, web, st
         assert "readonly" in input_tag(page, name), name
     assert "readonly" not in input_tag(page, "comment")
     assert "Договор активирован в Столото: это поле изменить нельзя." in page
+    assert "Договор активирован в Столото: реквизиты изменить нельзя, можно изменить только комментарий." \
+        in re.sub(r"\s+", " ", page)
 
     saved = operator.post(f"/contracts/edit/?id={contract_id}", {**FORM, "comment": "можно"})
     assert saved.status_code == 302
