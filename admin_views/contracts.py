@@ -7,6 +7,7 @@ from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.form import BaseForm
 from flask_admin.model.template import TemplateLinkRowAction
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import StringField, TextAreaField
@@ -48,32 +49,31 @@ NEEDED_FOR_ACTIVATION = "Нужно для активации договора; 
 LOCKED = "Договор активирован в Столото: это поле изменить нельзя."
 
 
-def waiting_for_terminals(contract: Contract) -> bool:
-    return contract.status == ContractStatus.AWAITING_TERMINALS.value
-
-
-def next_run_text() -> str:
-    """When the background job asks Stoloto again, as the pages say it (once per request)."""
-    if "sis_next_run_text" not in g:
+def waiting_notice() -> str:
+    """What a contract waiting for its terminal numbers says: when the job asks Stoloto next (once per request)."""
+    if "sis_waiting_notice" not in g:
         moment = scheduler.next_run()
-        g.sis_next_run_text = (
-            f"следующий запуск фонового задания — {local_time(moment)} ({clock.label()})." if moment else
-            "фоновое задание сейчас не запущено ни в одном процессе СИ: запросите номера кнопкой "
-            "«Запросить номера сейчас».")
-    return g.sis_next_run_text
+        if moment:
+            notice = ("Запрос номеров терминалов в Столото выполняется: следующий запуск фонового задания — "
+                      f"{local_time(moment)} ({clock.label()}).")
+        else:
+            notice = ("Номера терминалов ещё не получены: фоновое задание сейчас не запущено ни в одном процессе СИ. "
+                      + ("Запросите их кнопкой «Запросить номера сейчас»." if current_user.can_act else
+                         "Запросить их может оператор или администратор."))
+        g.sis_waiting_notice = notice
+    return g.sis_waiting_notice
 
 
 def _status_formatter(view, context, model, name):
     # The cell updates itself (static/contracts.js) while the contract waits for its terminal numbers.
-    if not waiting_for_terminals(model):
+    if not contracts.waiting_for_terminals(model):
         return Markup('<span id="contract-status-{}" data-sis-live>{}</span>').format(
             model.id, status_label(model.status))
     return Markup(
         '<span id="contract-status-{id}" data-sis-live data-sis-progress="{url}">{label}'
-        '<small class="d-block text-muted" data-testid="terminals-request">Запрос номеров терминалов в Столото '
-        'выполняется; <span data-sis-next-run>{next_run}</span></small></span>'
+        '<small class="d-block text-muted" data-testid="terminals-request" data-sis-notice>{notice}</small></span>'
     ).format(id=model.id, url=view.get_url(".progress_view", id=model.id), label=status_label(model.status),
-             next_run=next_run_text())
+             notice=waiting_notice())
 
 
 def _fingerprint_formatter(view, context, model, name):
@@ -222,9 +222,9 @@ class ContractView(SecureModelView):
         contract = db.session.get(Contract, record_id(request.args.get("id")) or 0)
         if contract is None:
             return jsonify({"error": "Договор не найден."}), 404
-        waiting = waiting_for_terminals(contract)
+        waiting = contracts.waiting_for_terminals(contract)
         return jsonify({"status": contract.status, "label": status_label(contract.status), "waiting": waiting,
-                        "next_run": next_run_text() if waiting else None})
+                        "notice": waiting_notice() if waiting else None})
 
     @expose("/appendix/")
     def appendix_view(self):
@@ -238,7 +238,9 @@ class ContractView(SecureModelView):
                          download_name=filename)
 
     def render(self, template, **kwargs):
-        kwargs["activation_step"] = activation_step  # the row actions ask the table, not a list of statuses
+        # The row actions ask the service's rules, not lists of statuses of their own.
+        kwargs["activation_step"] = activation_step
+        kwargs["waiting_for_terminals"] = contracts.waiting_for_terminals
         if template == self.edit_template and "model" in kwargs:
             kwargs["locked_fields"] = contracts.locked_fields(kwargs["model"].status)
         if template == self.details_template and "model" in kwargs:

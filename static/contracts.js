@@ -1,6 +1,6 @@
 // SIS «Договоры»: a contract waiting for its terminal numbers keeps its page up to date until «Активный».
 // Each waiting status cell names its JSON address (data-sis-progress); while the contract waits, the cell's
-// «следующий запуск» is refreshed; once it no longer waits, every live region of the page ([data-sis-live]
+// notice (when the job runs next) is refreshed; once it no longer waits, every live region of the page ([data-sis-live]
 // with an id: status cells, buttons, the terminals and the history) is swapped for the one the page has now.
 (function () {
   "use strict";
@@ -42,9 +42,9 @@
     }
     Promise.all(cells.map(function (cell) {
       return get(cell.getAttribute("data-sis-progress"), true).then(function (state) {
-        var nextRun = cell.querySelector("[data-sis-next-run]");
-        if (state.waiting && nextRun && state.next_run) {
-          nextRun.textContent = state.next_run;
+        var notice = cell.querySelector("[data-sis-notice]");
+        if (state.waiting && notice && state.notice) {
+          notice.textContent = state.notice;
         }
         return !state.waiting;
       });

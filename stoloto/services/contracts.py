@@ -194,6 +194,11 @@ def _issue_documents(contract: Contract, key) -> None:
     contract.appendix_generated_at = generated_at
 
 
+def waiting_for_terminals(contract: Contract) -> bool:
+    """Activated at Stoloto, its first batch of terminal numbers not yet received."""
+    return contract.status == ContractStatus.AWAITING_TERMINALS.value
+
+
 def request_terminals_now(contract_id: int, actor: str) -> str:
     """«Запросить номера сейчас» for a contract waiting for its first batch: what the job would do, at once.
 
@@ -201,7 +206,7 @@ def request_terminals_now(contract_id: int, actor: str) -> str:
     """
     contract = get_contract(contract_id)
     try:
-        if contract.status != ContractStatus.AWAITING_TERMINALS.value:
+        if not waiting_for_terminals(contract):
             raise errors.action_not_allowed(ACTION_REQUEST_TERMINALS, status_label(contract.status))
         received = terminals.fetch_batch(contract_id, actor, force=True)
     except errors.SisError as error:
