@@ -96,7 +96,7 @@ def grace_period(app: Flask) -> bool:
 def runner_alive() -> bool:
     """Whether some process renewed the job lease within three job intervals."""
     renewed = lease.renewed_at(LEASE)
-    limit = timedelta(seconds=3 * settings.get(settings.JOB_INTERVAL))
+    limit = timedelta(seconds=3 * settings.read_one(settings.JOB_INTERVAL))
     return renewed is not None and _now().replace(tzinfo=None) - renewed <= limit
 
 
@@ -112,7 +112,7 @@ def next_run() -> datetime | None:
     last = lease.last_run_at(LEASE)
     if last is None:
         return tick
-    return max(last + timedelta(seconds=settings.get(settings.JOB_INTERVAL)), tick)
+    return max(last + timedelta(seconds=settings.read_one(settings.JOB_INTERVAL)), tick)
 
 
 class JobRunner:

@@ -13,7 +13,7 @@ from admin_views.formatters import local_time
 from jobs.scheduler import LEASE, JobRunner
 from stoloto import clock, settings
 from stoloto.extensions import db
-from stoloto.models import AuditEvent, Contract, SchedulerLease, Store
+from stoloto.models import AuditEvent, Contract, SchedulerLease, Setting, Store
 from stoloto.services import activation, contracts, stores
 from stoloto.services.contracts import ContractInput
 from tests.integration.test_bad_input_panel import flashed
@@ -175,6 +175,21 @@ def test_a_contract_waiting_for_numbers_says_so_in_the_list_and_on_its_page(app,
         assert "Запросить их может оператор или администратор." in viewer.get(url).get_data(as_text=True)
         assert f'data-sis-progress="/contracts/progress/?id={contract_id}"' in page
         assert "contracts.js" in page
+
+
+def test_a_sealed_setting_that_does_not_open_breaks_no_contract_page(app, web, stand):
+    contract_id = waiting_for_terminals(app, stand)
+    JobRunner(app).tick()
+    with app.app_context():
+        db.session.merge(Setting(key=settings.CASH_API_TOKEN, value="sealed with a key since lost"))
+        db.session.commit()
+    settings.forget()
+    with_status(app, contract_id, "awaiting_terminals")
+    viewer = web("viewer")
+    for url in ("/contracts/", f"/contracts/details/?id={contract_id}", f"/contracts/progress/?id={contract_id}"):
+        response = viewer.get(url)
+        assert response.status_code == 200, url
+        assert "следующий запуск фонового задания" in response.get_data(as_text=True), url
 
 
 def test_the_waiting_notice_says_when_the_job_runs_next(app, web, stand):
