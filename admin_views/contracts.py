@@ -2,26 +2,29 @@
 import io
 
 from cryptography import x509
-from flask import flash, redirect, request, send_file, url_for
+from flask import flash, g, jsonify, redirect, request, send_file
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.form import BaseForm
 from flask_admin.model.template import TemplateLinkRowAction
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import StringField, TextAreaField
 
-from stoloto import appendix, crypto
+from jobs import scheduler
+from stoloto import appendix, clock, crypto
 from stoloto.errors import SisError
 from stoloto.extensions import db
-from stoloto.lifecycle import STATUS_LABELS, ContractStatus, status_label
+from stoloto.lifecycle import STATUS_LABELS, ActivationStep, ContractStatus, activation_step, status_label
 from stoloto.models import AuditEvent, Contract, TerminalBatch
 from stoloto.services import activation, contracts, terminals
 from stoloto.services.contracts import ContractInput
 
 from .export import ExportMixin
-from .formatters import date_formatter, datetime_formatter, in_zone
-from .guard import requested_id
+from .formatters import date_formatter, datetime_formatter, in_zone, local_time
+from .guard import record_id, requested_id
+from .required import mark_required
 from .security import SecureModelView, actor, delete_or_show, require_can_act, save_or_show, show_error
 
 
@@ -43,8 +46,35 @@ class ContractForm(BaseForm):
     comment = TextAreaField("Комментарий")
 
 
+NEEDED_FOR_ACTIVATION = "Нужно для активации договора; без этого поля договор сохранится как черновик."
+LOCKED = "Договор активирован в Столото: это поле изменить нельзя."
+
+
+def waiting_notice() -> str:
+    """What a contract waiting for its terminal numbers says: when the job asks Stoloto next (once per request)."""
+    if "sis_waiting_notice" not in g:
+        moment = scheduler.next_run()
+        if moment:
+            notice = ("Запрос номеров терминалов в Столото выполняется: следующий запуск фонового задания — "
+                      f"{local_time(moment)} ({clock.label()}).")
+        else:
+            notice = ("Номера терминалов ещё не получены: фоновое задание сейчас не запущено ни в одном процессе СИ. "
+                      + ("Запросите их кнопкой «Запросить номера сейчас»." if current_user.can_act else
+                         "Запросить их может оператор или администратор."))
+        g.sis_waiting_notice = notice
+    return g.sis_waiting_notice
+
+
 def _status_formatter(view, context, model, name):
-    return status_label(model.status)
+    # The cell updates itself (static/contracts.js) while the contract waits for its terminal numbers.
+    if not contracts.waiting_for_terminals(model):
+        return Markup('<span id="contract-status-{}" data-sis-live>{}</span>').format(
+            model.id, status_label(model.status))
+    return Markup(
+        '<span id="contract-status-{id}" data-sis-live data-sis-progress="{url}">{label}'
+        '<small class="d-block text-muted" data-testid="terminals-request" data-sis-notice>{notice}</small></span>'
+    ).format(id=model.id, url=view.get_url(".progress_view", id=model.id), label=status_label(model.status),
+             notice=waiting_notice())
 
 
 def _fingerprint_formatter(view, context, model, name):
@@ -98,13 +128,36 @@ class ContractView(ExportMixin, SecureModelView):
     column_formatters = {
         "status": _status_formatter, "contract_date": date_formatter, "updated_at": datetime_formatter,
     }
+    column_formatters_export = {"status": lambda view, context, model, name: status_label(model.status)}
     column_formatters_detail = dict(column_formatters, created_at=datetime_formatter,
                                     appendix_generated_at=datetime_formatter,
                                     public_key_fingerprint=_fingerprint_formatter, csr_pem=_csr_formatter)
     column_extra_row_actions = [
         TemplateLinkRowAction("contract_actions.activate", "Активировать договор"),
+        TemplateLinkRowAction("contract_actions.request_terminals", "Запросить номера сейчас"),
         TemplateLinkRowAction("contract_actions.appendix", "Приложение к договору"),
     ]
+
+    def _fitted(self, form, status: str | None):
+        """The form as the contract's status allows: what cannot change is read-only, what must not be empty
+        is marked required; both rules are the contracts service's."""
+        locked = contracts.locked_fields(status) if status else ()
+        required = contracts.required_fields(status)
+        for field in form:
+            if field.name in locked:
+                field.render_kw = {**(field.render_kw or {}), "readonly": True}
+                field.description = LOCKED
+            elif field.name in required:
+                mark_required(field)
+            elif field.name in contracts.REQUIRED_FIELDS:
+                field.description = NEEDED_FOR_ACTIVATION
+        return form
+
+    def create_form(self, obj=None):
+        return self._fitted(super().create_form(obj), None)
+
+    def edit_form(self, obj=None):
+        return self._fitted(super().edit_form(obj), obj.status)
 
     def _input(self, form) -> ContractInput:
         return ContractInput(number=form.number.data, contract_date=form.contract_date.data,
@@ -122,38 +175,61 @@ class ContractView(ExportMixin, SecureModelView):
         return self._save(form, lambda: contracts.create_contract(self._input(form), actor()))
 
     def update_model(self, form, model):
-        return self._save(form, lambda: contracts.update_contract(model, self._input(form), actor()))
+        generated_before = model.appendix_generated_at
+        contract = self._save(form, lambda: contracts.update_contract(model, self._input(form), actor()))
+        if contract and contract.appendix_generated_at != generated_before:
+            flash(Markup("Приложение №5 обновлено — передайте в Столото новую версию: "
+                         '<a href="{}" class="alert-link" data-testid="new-appendix">скачать «Приложение №5»</a>.')
+                  .format(self.get_url(".appendix_view", id=contract.id)), "warning")
+        return contract
 
     def delete_model(self, model):
         return delete_or_show(lambda: contracts.delete_contract(model, actor()))
 
+    def _return_url(self) -> str:
+        url = request.form.get("url") or ""
+        return url if url.startswith("/") and not url.startswith("//") else self.get_url(".index_view")
+
     @expose("/activate/", methods=("POST",))
     def activate_view(self):
-        """"Активировать договор": the step that fits the status (prepare in "Создан", activate after)."""
+        """"Активировать договор": the service takes the step that fits the status and says which it took."""
         require_can_act()
-        return_url = request.form.get("url") or self.get_url(".index_view")
-        if not return_url.startswith("/") or return_url.startswith("//"):
-            return_url = self.get_url(".index_view")
         try:
-            contract_id = requested_id(request.form, "Договор")
-            contract = contracts.get_contract(contract_id)
-            if contract.status == ContractStatus.AWAITING_ACTIVATION.value:
-                contract = activation.activate(contract_id, actor())
-                flash(f"Договор № {contract.number} активирован в Столото и переведён в статус "
-                      f"«{status_label(contract.status)}». Номера терминалов будут получены автоматически.",
-                      "success")
-                return redirect(return_url)
-            contract = contracts.prepare_activation(contract_id, actor())
+            contract, step = activation.take_next_step(requested_id(request.form, "Договор"), actor())
         except SisError as error:
             show_error(error)
-            return redirect(return_url)
-        link = url_for(".appendix_view", id=contract.id)
-        flash(Markup(
-            "Договор № {number} переведён в статус «{status}». Сформированы ключ СИ и запрос на "
-            "сертификат. <a href=\"{link}\" class=\"alert-link\">Скачать «Приложение №5»</a> — "
-            "его нужно подписать и передать представителю Столото."
-        ).format(number=contract.number, status=status_label(contract.status), link=link), "success")
-        return redirect(return_url)
+            return redirect(self._return_url())
+        if step is ActivationStep.ACTIVATE:
+            flash(f"Договор № {contract.number} активирован в Столото и переведён в статус "
+                  f"«{status_label(contract.status)}». Номера терминалов будут получены автоматически.", "success")
+        else:
+            flash(Markup(
+                "Договор № {number} переведён в статус «{status}»: сформированы ключ СИ, запрос на сертификат "
+                "и «Приложение №5». <a href=\"{link}\" class=\"alert-link\">Скачайте «Приложение №5»</a>, "
+                "подпишите его и передайте представителю Столото."
+            ).format(number=contract.number, status=status_label(contract.status),
+                     link=self.get_url(".appendix_view", id=contract.id)), "success")
+        return redirect(self._return_url())
+
+    @expose("/request-terminals/", methods=("POST",))
+    def request_terminals_view(self):
+        """"Запросить номера сейчас": what the background job does for a contract waiting for numbers, at once."""
+        require_can_act()
+        try:
+            flash(contracts.request_terminals_now(requested_id(request.form, "Договор"), actor()), "success")
+        except SisError as error:
+            show_error(error)
+        return redirect(self._return_url())
+
+    @expose("/progress/")
+    def progress_view(self):
+        """The contract's status for static/contracts.js, which updates the page while it waits for terminals."""
+        contract = db.session.get(Contract, record_id(request.args.get("id")) or 0)
+        if contract is None:
+            return jsonify({"error": "Договор не найден."}), 404
+        waiting = contracts.waiting_for_terminals(contract)
+        return jsonify({"status": contract.status, "label": status_label(contract.status), "waiting": waiting,
+                        "notice": waiting_notice() if waiting else None})
 
     @expose("/appendix/")
     def appendix_view(self):
@@ -167,6 +243,11 @@ class ContractView(ExportMixin, SecureModelView):
                          download_name=filename)
 
     def render(self, template, **kwargs):
+        # The row actions ask the service's rules, not lists of statuses of their own.
+        kwargs["activation_step"] = activation_step
+        kwargs["waiting_for_terminals"] = contracts.waiting_for_terminals
+        if template == self.edit_template and "model" in kwargs:
+            kwargs["locked_fields"] = contracts.locked_fields(kwargs["model"].status)
         if template == self.details_template and "model" in kwargs:
             model = kwargs["model"]
             kwargs["certificate"] = certificate_summary(model.certificate_pem)

@@ -16,6 +16,7 @@ from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .export import ExportMixin
 from .formatters import datetime_formatter, in_zone
+from .required import mark_required
 from .security import (
     SecureModelView,
     actor,
@@ -101,16 +102,22 @@ class StoreView(ExportMixin, SecureModelView):
 
     # --- "Добавить" and editing -----------------------------------------------------------------
 
-    def _with_contracts(self, form):
+    def _with_contracts(self, form, editing=None):
         form.contract_id.choices = [("", "— выберите договор —")] + [
             (str(i), label) for i, label in stores.contract_choices()]
+        if stores.contract_required(editing):
+            mark_required(form.contract_id)
+            form.contract_id.description = "Обязательное поле: по этому договору кассы магазина работают со Столото."
+        else:
+            form.contract_id.description = ("Магазин загружен из SET Centrum без договора: его можно сохранить и так, "
+                                            "но его кассы не зарегистрируются, пока договор не выбран.")
         return form
 
     def create_form(self, obj=None):
         return self._with_contracts(super().create_form(obj))
 
     def edit_form(self, obj=None):
-        return self._with_contracts(super().edit_form(obj))
+        return self._with_contracts(super().edit_form(obj), obj)
 
     def _input(self, form) -> StoreInput:
         return StoreInput(code=form.code.data, contract_id=form.contract_id.data, name=form.name.data,

@@ -71,3 +71,15 @@ def nudges(name: str) -> int:
 def renewed_at(name: str) -> datetime | None:
     """When the lease was last renewed by its holder (UTC), None if never."""
     return db.session.scalar(select(SchedulerLease.renewed_at).where(SchedulerLease.name == name))
+
+
+def ran(name: str, holder: str = HOLDER) -> None:
+    """Records that the holder has just run the jobs."""
+    db.session.execute(update(SchedulerLease).where(SchedulerLease.name == name, SchedulerLease.holder == holder)
+                       .values(last_run_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def last_run_at(name: str) -> datetime | None:
+    """When the jobs last ran (UTC), whichever process ran them; None if never."""
+    return db.session.scalar(select(SchedulerLease.last_run_at).where(SchedulerLease.name == name))

@@ -96,8 +96,23 @@ def grace_period(app: Flask) -> bool:
 def runner_alive() -> bool:
     """Whether some process renewed the job lease within three job intervals."""
     renewed = lease.renewed_at(LEASE)
-    limit = timedelta(seconds=3 * settings.get(settings.JOB_INTERVAL))
+    limit = timedelta(seconds=3 * settings.read_one(settings.JOB_INTERVAL))
     return renewed is not None and _now().replace(tzinfo=None) - renewed <= limit
+
+
+def next_run() -> datetime | None:
+    """When the jobs run next (naive UTC, as the database keeps it), or None when no process runs them.
+
+    The holder runs them one job interval after its last run, at one of its ticks; a run already due
+    happens at the next tick.
+    """
+    if not runner_alive():
+        return None
+    tick = lease.renewed_at(LEASE) + timedelta(seconds=TICK_SECONDS)
+    last = lease.last_run_at(LEASE)
+    if last is None:
+        return tick
+    return max(last + timedelta(seconds=settings.read_one(settings.JOB_INTERVAL)), tick)
 
 
 class JobRunner:
@@ -121,6 +136,7 @@ class JobRunner:
                 if nudges == self.nudges_seen and self.last_run and (now - self.last_run).total_seconds() < interval:
                     return
                 self.last_run, self.nudges_seen = now, nudges
+                lease.ran(LEASE)
                 fetch_terminal_batches()
                 finish_pending_registrations()
             except Exception:  # a job must never kill the scheduler thread; the error goes to the log

@@ -43,6 +43,24 @@ REQUISITES_EDITABLE = {ContractStatus.DRAFT, ContractStatus.CREATED, ContractSta
 DELETABLE = {ContractStatus.DRAFT, ContractStatus.CREATED}
 
 
+class ActivationStep(str, Enum):
+    PREPARE = "prepare"    # key, certificate request, «Приложение №5»: "Создан" → "Ожидание активации"
+    ACTIVATE = "activate"  # the request to Stoloto: "Ожидание активации" → "Ожидание терминалов"
+
+
+# What «Активировать договор» does in each status. A draft would be prepared, and is refused until it is
+# filled in; a status not in the table has nothing left to activate.
+ACTIVATION_STEPS = {
+    ContractStatus.DRAFT: ActivationStep.PREPARE,
+    ContractStatus.CREATED: ActivationStep.PREPARE,
+    ContractStatus.AWAITING_ACTIVATION: ActivationStep.ACTIVATE,
+}
+
+
+def activation_step(code: str) -> ActivationStep | None:
+    return ACTIVATION_STEPS.get(ContractStatus(code))
+
+
 def status_label(code: str) -> str:
     return STATUS_LABELS[ContractStatus(code)]
 

@@ -246,6 +246,8 @@ class SchedulerLease(db.Model):
     renewed_at: Mapped[datetime | None]
     # Counted up by any process that has work for the runner now (a register waiting for terminals).
     nudges: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the holder last ran the jobs: any process can tell when they run next (the panel shows it).
+    last_run_at: Mapped[datetime | None]
 
 
 class AuditEvent(db.Model):

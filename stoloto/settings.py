@@ -119,6 +119,14 @@ def get(key: str):
     return cached[1][key]
 
 
+def read_one(key: str):
+    """One setting read alone, uncached: pages every user opens read theirs so, since a sealed setting that does
+    not open (a key-encryption key since changed) must break only the pages that use it."""
+    definition = BY_KEY[key]
+    row = db.session.get(Setting, key)
+    return parse(definition, _opened(definition, row.value)) if row is not None else _default(definition)
+
+
 def stoloto_configured() -> bool:
     """Whether a Stoloto URL is set (the page header asks on every page). Reads that one setting only: a sealed
     setting that does not open must not break every page, only the ones that use it."""

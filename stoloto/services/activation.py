@@ -5,12 +5,25 @@ from cryptography import x509
 
 from .. import audit, clock, crypto, errors
 from ..extensions import db
-from ..lifecycle import ContractStatus, status_label, transition
+from ..lifecycle import ActivationStep, ContractStatus, activation_step, status_label, transition
 from ..models import Contract, utcnow
-from .contracts import get_contract
+from .contracts import ACTION_PREPARE, get_contract, prepare_activation
 from .gateway import outcome_error, stoloto_client
 
 ACTION = "Активация"
+
+
+def take_next_step(contract_id: int, actor: str) -> tuple[Contract, ActivationStep]:
+    """«Активировать договор»: the step lifecycle.ACTIVATION_STEPS gives the contract's status, and which it was."""
+    contract = get_contract(contract_id)
+    step = activation_step(contract.status)
+    if step is None:
+        error = errors.action_not_allowed(ACTION_PREPARE, status_label(contract.status))
+        audit.record_now(actor, "contract", contract_id, ACTION_PREPARE, "error", str(error))
+        raise error
+    if step is ActivationStep.ACTIVATE:
+        return activate(contract_id, actor), step
+    return prepare_activation(contract_id, actor), step
 
 
 def activate(contract_id: int, actor: str) -> Contract:

@@ -1,17 +1,19 @@
-"""Contracts: saving requisites, preparing the key, the CSR and "Приложение №5", deleting."""
+"""Contracts: saving requisites, preparing the key, the CSR and "Приложение №5", asking for terminals, deleting."""
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import appendix, audit, clock, crypto, errors, requisites
+from .. import appendix, audit, clock, crypto, errors, plural, requisites
 from ..extensions import db
 from ..lifecycle import DELETABLE, REQUISITES_EDITABLE, ContractStatus, status_label, transition
 from ..models import CONTRACT_FIELD_LABELS, Contract, utcnow
+from . import terminals
 from .gateway import private_key, seal_private_key
 
 ACTION_PREPARE = "Активировать договор"
+ACTION_REQUEST_TERMINALS = "Запросить номера сейчас"
 REQUIRED_FIELDS = {
     "number": "Номер договора",
     "contract_date": "Дата заключения договора",
@@ -32,6 +34,19 @@ class ContractInput:
     @property
     def complete(self) -> bool:
         return all(getattr(self, name) for name in REQUIRED_FIELDS)
+
+
+def locked_fields(status: str) -> tuple[str, ...]:
+    """The fields that cannot change in this status: the signed requisites once Stoloto has activated it."""
+    return () if ContractStatus(status) in REQUISITES_EDITABLE else SIGNED_FIELDS
+
+
+def required_fields(status: str | None) -> tuple[str, ...]:
+    """The fields a save cannot leave empty: a new contract, a draft or a «Создан» one is saved without them
+    (as a draft); in «Ожидание активации» they are in the appendix and the certificate request."""
+    if status is not None and ContractStatus(status) is ContractStatus.AWAITING_ACTIVATION:
+        return tuple(REQUIRED_FIELDS)
+    return ()
 
 
 def clean_input(raw: ContractInput, editing: Contract | None = None) -> ContractInput:
@@ -73,9 +88,9 @@ def _number_taken(number: str, editing: Contract | None) -> bool:
     return db.session.execute(query).first() is not None
 
 
-def _missing_required(data: ContractInput) -> dict[str, str]:
-    return {name: f"Поле «{label}» обязательно в этом статусе."
-            for name, label in REQUIRED_FIELDS.items() if not getattr(data, name)}
+def _missing_required(data: ContractInput, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: f"Поле «{REQUIRED_FIELDS[name]}» обязательно в этом статусе."
+            for name in names if not getattr(data, name)}
 
 
 def _apply(contract: Contract, data: ContractInput) -> None:
@@ -110,13 +125,12 @@ def update_contract(contract: Contract, raw: ContractInput, actor: str) -> Contr
     status = ContractStatus(contract.status)
     changed = [name for name in ("number", "contract_date", "agent_inn", "agent_name", "comment")
                if getattr(contract, name) != getattr(data, name)]
-    if status not in REQUISITES_EDITABLE:
-        locked = [name for name in changed if name in SIGNED_FIELDS]
-        if locked:
-            raise errors.invalid({name: f"Реквизиты нельзя менять в статусе «{status.label}»."
-                                  for name in locked})
-    if status is ContractStatus.AWAITING_ACTIVATION and not data.complete:
-        raise errors.invalid(_missing_required(data))
+    locked = [name for name in changed if name in locked_fields(contract.status)]
+    if locked:
+        raise errors.invalid({name: f"Реквизиты нельзя менять в статусе «{status.label}»." for name in locked})
+    missing = _missing_required(data, required_fields(contract.status))
+    if missing:
+        raise errors.invalid(missing)
 
     _apply(contract, data)
     if status is ContractStatus.DRAFT and data.complete:
@@ -178,6 +192,36 @@ def _issue_documents(contract: Contract, key) -> None:
         generated_at=clock.local(generated_at),  # «Дата формирования» is the user's date, not UTC's
     ))
     contract.appendix_generated_at = generated_at
+
+
+def waiting_for_terminals(contract: Contract) -> bool:
+    """Activated at Stoloto, its first batch of terminal numbers not yet received."""
+    return contract.status == ContractStatus.AWAITING_TERMINALS.value
+
+
+def request_terminals_now(contract_id: int, actor: str) -> str:
+    """«Запросить номера сейчас» for a contract waiting for its first batch: what the job would do, at once.
+
+    Returns the Russian result; a refusal or Stoloto's failure is a SisError. Journaled either way.
+    """
+    contract = get_contract(contract_id)
+    try:
+        if not waiting_for_terminals(contract):
+            raise errors.action_not_allowed(ACTION_REQUEST_TERMINALS, status_label(contract.status))
+        received = terminals.fetch_batch(contract_id, actor, force=True)
+    except errors.SisError as error:
+        audit.record_now(actor, "contract", contract_id, ACTION_REQUEST_TERMINALS, "error", str(error))
+        raise
+    contract = get_contract(contract_id)
+    if received:
+        numbers = plural.plural(received, "номер терминала", "номера терминалов", "номеров терминалов")
+        result = (f"Столото выдал {numbers}: "
+                  f"договор № {contract.number} теперь в статусе «{status_label(contract.status)}».")
+    else:
+        result = "Номера терминалов уже запрашивает фоновое задание: дождитесь его ответа."
+    audit.record(actor, "contract", contract_id, ACTION_REQUEST_TERMINALS, details=result)
+    db.session.commit()
+    return result
 
 
 def appendix_file(contract_id: int) -> tuple[bytes, str]:

@@ -176,12 +176,14 @@ def _code_taken(code: str, editing: Store | None) -> bool:
     return db.session.execute(query).first() is not None
 
 
+def contract_required(editing: Store | None) -> bool:
+    """Manual entry needs a contract (the manual); an imported store still unbound may be edited without one."""
+    return editing is None or editing.contract_id is not None
+
+
 def _check_contract(contract_id: int | None, editing: Store | None) -> str | None:
-    # Manual entry needs a contract (the manual); an imported store still unbound may be edited without one.
     if contract_id is None:
-        if editing is not None and editing.contract_id is None:
-            return None
-        return "Выберите договор."
+        return "Выберите договор." if contract_required(editing) else None
     if db.session.get(Contract, contract_id) is None:
         return "Такого договора нет: выберите договор из списка."
     return None

@@ -327,3 +327,14 @@ def test_journal_export_names_each_object_as_users_know_it_in_a_few_queries(app,
     assert len(stores_named) == 2_500
     assert sorted(set(stores_named)) == sorted(f"магазин {100 + i}" for i in range(30))
     assert queries <= 20, queries  # a look-up per chunk of rows (1,000), not one per row
+
+
+def test_a_contract_waiting_for_numbers_exports_its_status_alone(web, ctx):
+    db.session.add(Contract(number="СТ-3", contract_date=date(2026, 11, 7), agent_inn="7707083893",
+                            status="awaiting_terminals"))
+    db.session.commit()
+
+    rows = read_csv(web("viewer").get("/contracts/export/csv/"))
+
+    record = dict(zip(rows[0], rows[1], strict=True))
+    assert record["Статус"] == "Ожидание терминалов"
