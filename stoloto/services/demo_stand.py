@@ -14,8 +14,10 @@ from ..stands.stoloto_stand import contract_key
 from .gateway import FIELD_LABELS
 
 TIMEOUT = (3, 10)
-UNAVAILABLE = errors.SisError("STAND_UNAVAILABLE", "Тестовый стенд Столото недоступен.",
-                              "Перезапустите СИ Столото командой make run.")
+RESTART = "Перезапустите СИ Столото командой make run."
+UNAVAILABLE = errors.SisError("STAND_UNAVAILABLE", "Тестовый стенд Столото недоступен.", RESTART)
+BAD_ANSWER = errors.SisError("STAND_ERROR", "Тестовый стенд ответил не так, как описано в docs/protocols.md §4.",
+                             RESTART)
 
 
 @dataclass(frozen=True)
@@ -70,22 +72,24 @@ def _call(method: str, path: str, body: dict | None = None):
         data = response.json()
     except ValueError:
         data = None
-    if response.status_code >= 400 or not isinstance(data, dict):
+    if response.status_code >= 400:
         error = data.get("error") if isinstance(data, dict) else None
         message = error.get("message") if isinstance(error, dict) else None
-        raise errors.SisError("STAND_ERROR", f"Тестовый стенд ответил ошибкой {response.status_code}: "
-                                             f"{message or 'ответ не в формате JSON'}.")
+        raise errors.SisError("STAND_ERROR", f"Тестовый стенд ответил ошибкой {response.status_code}"
+                                             + (f": {message}." if message else "."))
+    if not isinstance(data, dict):
+        raise BAD_ANSWER
     return data
 
 
 def _read_stand() -> tuple[dict[str, dict], set[str]]:
     """The stand's contracts by lookup key, and its confirmed fingerprints."""
     try:
-        listed = {contract_key(c["contract_number"]): c for c in _call("GET", "/control/contracts")["contracts"]}
+        listed = {contract_key(c["contract_number"]): {**c, "terminals_issued": int(c["terminals_issued"])}
+                  for c in _call("GET", "/control/contracts")["contracts"]}
         keys = {k["fingerprint"] for k in _call("GET", "/control/keys")["keys"]}
-    except (KeyError, TypeError, AttributeError):
-        raise errors.SisError("STAND_ERROR", "Тестовый стенд ответил не так, как описано в docs/protocols.md §4.",
-                              "Перезапустите СИ Столото командой make run.") from None
+    except (KeyError, TypeError, ValueError):
+        raise BAD_ANSWER from None
     return listed, keys
 
 
@@ -103,7 +107,7 @@ def _side(contract: Contract, listed: dict[str, dict], keys: set[str]) -> StandS
         key_confirmed=bool(fingerprint) and fingerprint in keys,
         activated=bool(at_stand.get("activated")),
         activated_with_other_key=bool(stand_key and fingerprint and stand_key != fingerprint),
-        terminals_issued=int(at_stand.get("terminals_issued") or 0),
+        terminals_issued=at_stand["terminals_issued"],
     )
 
 
@@ -116,7 +120,7 @@ def next_actions(contract: Contract, side: StandSide | None) -> tuple[StandActio
     actions = []
     if side.mismatched and not side.activated:
         actions.append(UPDATE)
-    if contract.public_key_fingerprint and not side.key_confirmed:
+    if contract.public_key_fingerprint and not side.key_confirmed and not side.activated_with_other_key:
         actions.append(CONFIRM)
     return tuple(actions)
 
@@ -130,6 +134,9 @@ def next_step(contract: Contract, side: StandSide | None) -> str:
     if side.mismatched and not side.activated:
         return ("Реквизиты на стенде отличаются от реквизитов в СИ: обновите их на стенде или исправьте договор "
                 "в «Договорах».")
+    if side.activated_with_other_key:
+        return ("Договор активирован на стенде с другим ключом, а стенд не меняет ключ активированного договора: "
+                "с ключом СИ его не активировать.")
     if not contract.public_key_fingerprint:
         return ("Нажмите «Активировать договор» в «Договорах»: СИ создаст ключ и «Приложение №5» для передачи "
                 "в Столото.")
@@ -137,8 +144,6 @@ def next_step(contract: Contract, side: StandSide | None) -> str:
         return "Подтвердите ключ: так оператор Столото регистрирует ключ из «Приложения №5»."
     if contract.status in (ContractStatus.CREATED.value, ContractStatus.AWAITING_ACTIVATION.value):
         return "Ключ подтверждён: нажмите «Активировать договор» в «Договорах»."
-    if side.activated_with_other_key:
-        return "Договор активирован на стенде с другим ключом: стенд не меняет ключ активированного договора."
     if contract.status == ContractStatus.AWAITING_TERMINALS.value:
         return "Договор активирован: СИ само запросит номера терминалов при следующем запуске задания."
     return "Ничего делать не нужно: договор активирован, номера терминалов выданы."
@@ -180,6 +185,8 @@ def _why_not(action: StandAction, contract: Contract, side: StandSide) -> str:
     if action is UPDATE:
         return "договор уже активирован на стенде." if side.activated else \
             "реквизиты на стенде совпадают с реквизитами в СИ."
+    if side.activated_with_other_key:
+        return "договор уже активирован на стенде с другим ключом."
     if not contract.public_key_fingerprint:
         return "у договора ещё нет ключа. Сначала нажмите «Активировать договор» в «Договорах»."
     return "ключ уже подтверждён."

@@ -1,7 +1,9 @@
 """«Тестовый стенд» over HTTP against the real Stoloto stand: the stand's side of each contract and the next step."""
+import uuid
 from html.parser import HTMLParser
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from stoloto import crypto
@@ -205,3 +207,24 @@ def test_a_stand_answering_garbage_gives_a_message_not_an_error_page(app, web, d
     page = web("operator").get("/stand/")
     assert page.status_code == 200
     assert "Тестовый стенд ответил ошибкой 404" in flashed(page)
+
+
+def test_a_contract_the_stand_activated_with_another_key_offers_nothing_and_says_why(app, web, demo):
+    # The stand outlived SIS's database: it activated this number with a key SIS no longer has.
+    demo.register(NUMBER)
+    key = crypto.generate_private_key()
+    demo.confirm(crypto.public_key_fingerprint(key.public_key()))
+    answer = requests.post(demo.url + "/api/v1/contracts/activate", verify=demo.ca_path, timeout=10,
+                           headers={"X-Request-Id": str(uuid.uuid4())},
+                           json={"contract_number": NUMBER, "contract_date": "2026-01-15", "agent_inn": "7707083893",
+                                 "csr": crypto.build_csr(key, NUMBER, "7707083893", None)})
+    assert answer.status_code == 200, answer.text
+    contract_id = new_contract(app)
+    browser = web("operator")
+    browser.post("/contracts/activate/", {"id": str(contract_id)})  # SIS makes a key of its own
+    row = table(browser)[NUMBER]
+    assert (row["registered"], row["key"], row["activated"], row["actions"]) == ("да", "нет", "да, с другим ключом", [])
+    assert "стенд не меняет ключ активированного договора" in row["next"]
+    response = act(browser, contract_id, CONFIRM)
+    assert "Действие «Подтвердить ключ» для договора № СТ-2026/001 сейчас невозможно: договор уже активирован " \
+        "на стенде с другим ключом." in flashed(response)
