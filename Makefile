@@ -7,7 +7,7 @@ FLASK := $(VENV)/bin/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install install-dev migrate chromium container clean
+.PHONY: run test lint install install-dev migrate chromium office container clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,15 @@ chromium:
 		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium not found: browser tests will be skipped"; }
 
-test: install-dev chromium
+# The «Приложение №5» print test needs LibreOffice Writer and poppler's pdfinfo/pdftotext; fonts-liberation2 has the
+# metrics of Times New Roman and Courier New, so LibreOffice breaks the page where Word would.
+office:
+	@{ command -v libreoffice && command -v pdfinfo && command -v pdftotext; } >/dev/null || \
+		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq libreoffice-writer-nogui poppler-utils fonts-liberation2 >/dev/null) || \
+		echo "libreoffice or poppler-utils not found: the appendix print test will be skipped"; }
+
+test: install-dev chromium office
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # `flask db check` compares the models with a database migrated to head: a throwaway SQLite one here.

@@ -15,6 +15,9 @@ AUTHOR = "СИ Столото"
 # A4 with the margins of Russian office papers (ГОСТ Р 7.0.97): 30 mm left for binding, 15 right, 20 top and bottom.
 PAGE_WIDTH, PAGE_HEIGHT = Mm(210), Mm(297)
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = Mm(30), Mm(15), Mm(20), Mm(20)
+# The requisites table: narrow labels, wide values, so the longest name and request still leave the page one.
+LABEL_WIDTH = Mm(55)
+VALUE_WIDTH = PAGE_WIDTH - MARGIN_LEFT - MARGIN_RIGHT - LABEL_WIDTH
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -42,6 +45,10 @@ def build_appendix(data: AppendixData) -> bytes:
     style = document.styles["Normal"]
     style.font.name = "Times New Roman"
     style.font.size = Pt(11)
+    # python-docx's template spaces paragraphs 10 pt apart at 1.15 lines, table cells too: too airy for one page.
+    style.paragraph_format.space_before = Pt(0)
+    style.paragraph_format.space_after = Pt(4)
+    style.paragraph_format.line_spacing = 1.0
 
     heading = document.add_paragraph()
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -68,20 +75,25 @@ def build_appendix(data: AppendixData) -> bytes:
     ]
     table = document.add_table(rows=0, cols=2)
     table.style = "Table Grid"
+    table.autofit = False
+    for column, width in zip(table.columns, (LABEL_WIDTH, VALUE_WIDTH), strict=True):
+        column.width = width
     for label, value in rows:
         cells = table.add_row().cells
-        cells[0].text = label
-        cells[1].text = value
+        for cell, text, width in zip(cells, (label, value), (LABEL_WIDTH, VALUE_WIDTH), strict=True):
+            cell.width = width
+            cell.text = text
+            cell.paragraphs[0].paragraph_format.space_after = Pt(0)
 
-    document.add_paragraph()
-    document.add_paragraph("Запрос на сертификат (PKCS#10, PEM):").runs[0].bold = True
+    csr_title = document.add_paragraph()
+    csr_title.paragraph_format.space_before = Pt(10)
+    csr_title.add_run("Запрос на сертификат (PKCS#10, PEM):").bold = True
     csr_paragraph = document.add_paragraph()
     csr_run = csr_paragraph.add_run(data.csr_pem.strip())
     csr_run.font.name = "Courier New"
     csr_run.font.size = Pt(9)
 
-    document.add_paragraph()
-    document.add_paragraph("От Агента:")
+    document.add_paragraph("От Агента:").paragraph_format.space_before = Pt(10)
     _add_signature_lines(document)
     document.add_paragraph("М.П.")
     document.add_paragraph("Дата: «____» ______________ 20___ г.")

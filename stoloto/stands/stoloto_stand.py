@@ -1023,6 +1023,27 @@ class StolotoBackend:
                 "replayed": {name: self.replayed[name] for name in API_ENDPOINTS},
             }
 
+    def contracts(self) -> list[dict[str, Any]]:
+        """Every registered contract with its counts of issued and bound numbers, without certificates or lists."""
+        with self.store.transaction() as db:
+            issued = {row[0]: row[1] for row in db.execute(
+                "SELECT number_key, COUNT(*) FROM terminals GROUP BY number_key")}
+            bound = {row[0]: row[1] for row in db.execute(
+                "SELECT t.number_key, COUNT(*) FROM bindings b JOIN terminals t USING (terminal_number) "
+                "GROUP BY t.number_key")}
+            return [{"contract_number": row["contract_number"], "contract_date": row["contract_date"],
+                     "agent_inn": row["agent_inn"], "terminal_limit": row["terminal_limit"],
+                     "agent_id": row["agent_id"], "activated": row["key_fingerprint"] is not None,
+                     "key_fingerprint": row["key_fingerprint"], "activated_at": row["activated_at"],
+                     "terminals_issued": issued.get(row["number_key"], 0),
+                     "terminals_bound": bound.get(row["number_key"], 0)}
+                    for row in db.execute("SELECT * FROM contracts ORDER BY contract_number")]
+
+    def confirmed_keys(self) -> list[dict[str, str]]:
+        with self.store.transaction() as db:
+            return [{"fingerprint": row["fingerprint"], "confirmed_at": row["confirmed_at"]} for row in db.execute(
+                "SELECT fingerprint, confirmed_at FROM confirmed_keys ORDER BY confirmed_at, fingerprint")]
+
     @staticmethod
     def _contract_state(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         issued = db.execute("SELECT COUNT(*) FROM terminals WHERE number_key = ?", (row["number_key"],)).fetchone()[0]
@@ -1174,6 +1195,14 @@ def add_control_routes(app: Flask, stand: StolotoStand) -> None:
     def control_contracts() -> Response:
         status, body = backend.register_contract(read_json_object())
         return json_response(status, body)
+
+    @app.get("/control/contracts")
+    def control_list_contracts() -> Response:
+        return json_response(200, {"contracts": backend.contracts()})
+
+    @app.get("/control/keys")
+    def control_list_keys() -> Response:
+        return json_response(200, {"keys": backend.confirmed_keys()})
 
     @app.post("/control/keys/confirm")
     def control_confirm_key() -> Response:

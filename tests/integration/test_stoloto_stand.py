@@ -616,3 +616,36 @@ def test_fault_certificate_answers_activation_only_with_a_known_variant(stand, t
     assert control(stand, "faults", {"endpoint": "activate", "kind": "certificate", "variant": "x"}).status_code == 400
     assert control(stand, "faults", {"endpoint": "activate", "kind": "certificate",
                                      "variant": "malformed"}).status_code == 201
+
+
+# -- reading contracts and keys (what SIS's «Тестовый стенд» shows) ------------------
+
+
+def test_contracts_list_follows_a_contract_from_registration_to_bound_terminals(stand, tmp_path):
+    assert control(stand, "contracts", method="GET").json() == {"contracts": []}
+    register(stand, terminal_limit=20)
+    register(stand, OTHER_CONTRACT)
+    listed = control(stand, "contracts", method="GET").json()["contracts"]
+    assert listed[0] == {**CONTRACT, "terminal_limit": 20, "agent_id": None, "activated": False,
+                         "key_fingerprint": None, "activated_at": None, "terminals_issued": 0, "terminals_bound": 0}
+    assert [c["contract_number"] for c in listed] == ["СТ-2026/001", "СТ-2026/002"]
+
+    agent = activated_agent(stand, tmp_path, terminal_limit=20)
+    terminals = batch(stand, agent, 7).json()["terminals"]
+    assert bind(stand, agent, terminals[0]).status_code == 200
+    first = control(stand, "contracts", method="GET").json()["contracts"][0]
+    assert first["activated"] and first["key_fingerprint"] == agent.fingerprint
+    assert first["agent_id"].startswith("A-") and first["activated_at"]
+    assert (first["terminals_issued"], first["terminals_bound"]) == (7, 1)
+    assert "certificate" not in first  # the list stays small: certificates and numbers are in /control/state
+
+
+def test_keys_list_shows_each_confirmed_fingerprint_once(stand):
+    assert control(stand, "keys", method="GET").json() == {"keys": []}
+    for typed in ("AB" * 32, "ab:" * 31 + "ab", "cd" * 32):
+        assert control(stand, "keys/confirm", {"fingerprint": typed}).status_code == 200
+    keys = control(stand, "keys", method="GET").json()["keys"]
+    assert [key["fingerprint"] for key in keys] == ["ab" * 32, "cd" * 32]
+    assert all(dt.datetime.fromisoformat(key["confirmed_at"]) for key in keys)
+    control(stand, "reset")
+    assert control(stand, "keys", method="GET").json() == {"keys": []}
