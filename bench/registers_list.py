@@ -21,7 +21,7 @@ PAGES = {
     "pending only": "/registers/?flt0_0=pending",
     "one store": "/registers/?flt0_2=15123",
     "one contract": "/registers/?flt0_3={contract}",
-    "sorted by last attempt": "/registers/?sort=6",
+    "sorted by last attempt": "/registers/?sort=7",
     "a register's details": "/registers/details/?id=123456",
 }
 
