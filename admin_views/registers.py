@@ -76,7 +76,7 @@ class CashRegisterView(SecureModelView):
             flash(report.message(), "warning" if report.waiting or report.not_active else "success")
 
     def search_placeholder(self) -> str:
-        return "Терминал, магазин, касса, серийный номер или «магазин/касса»"
+        return "Терминал, магазин, касса или серийный номер"
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         if search.strip():
