@@ -70,6 +70,20 @@ def test_filters_narrow_the_list(app, web, registers):
     assert by_contract.count('<td class="col-store.code"') == 50  # a full page: 30 stores × 3 registers
 
 
+
+@pytest.mark.parametrize(("query", "where", "offset"), [
+    ("?page=2", True, 100), ("?page=3", True, 150), ("?flt0_0=pending&page=1", CashRegister.state == "pending", 50),
+    ("?search=2&page=1", CashRegister.cash_number == 2, 50)])
+def test_a_page_shows_its_rows_in_order(app, web, registers, query, where, offset):
+    # The list takes a page's ids first and the rows' store, contract and terminal for those ids only.
+    with app.app_context():
+        expected = db.session.scalars(db.select(CashRegister.id).where(where).order_by(CashRegister.id.desc())
+                                      .limit(50).offset(offset)).all()
+    page = web("viewer").get("/registers/" + query).get_data(as_text=True)
+    assert [int(i) for i in re.findall(r'href="/registers/details/\?id=(\d+)', page)] == expected
+    assert page.count('<a href="/stores/details/?id=') == len(expected)
+
+
 # --- search: terminal number, store code, cash number, serial number ------------------------------
 
 @pytest.fixture
