@@ -20,8 +20,8 @@ def rows_shown(page: int, page_size: int, count: int) -> str:
 
 
 class JumpPager:
-    """ModelView mixin: reads «Перейти к странице», moves a page past the end to the last one, and gives the
-    list template `rows_shown`. One COUNT per page view, Flask-Admin's own."""
+    """ModelView mixin: reads «Перейти к странице», moves a page past the end to the last one, gives the list
+    template `rows_shown` and its `count` grouped. One COUNT per page view, Flask-Admin's own."""
 
     def _get_list_extra_args(self):
         args = super()._get_list_extra_args()
@@ -53,4 +53,5 @@ class JumpPager:
     def render(self, template, **kwargs):
         if kwargs.get("num_pages") and kwargs.get("count"):
             kwargs["rows_shown"] = rows_shown(kwargs["page"], kwargs["page_size"], kwargs["count"])
+            kwargs["count"] = number(kwargs["count"])  # the tab above the list, «Список (1 200)»
         return super().render(template, **kwargs)

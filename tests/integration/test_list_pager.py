@@ -45,6 +45,8 @@ def test_the_pager_shows_the_rows_shown_and_the_total_grouped_as_russians_write(
     assert summary(browser.get("/stores/?page=1")) == "51–100 из 1\u00a0200"
     assert summary(browser.get("/stores/?page=23")) == "1\u00a0151–1\u00a0200 из 1\u00a0200"
     assert summary(browser.get("/stores/?page_size=100&page=2")) == "201–300 из 1\u00a0200"
+    # The tab above the list counts the same way: «Список (1 200)».
+    assert re.search(r'class="nav-link active">[^<]*\(1\u00a0200\)</a>', browser.get("/stores/").get_data(as_text=True))
 
 
 def test_every_list_shows_its_total(app, web):
