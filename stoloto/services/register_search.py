@@ -28,19 +28,16 @@ def _cash_number(text: str) -> int | None:
 def matching(text: str) -> ColumnElement[bool]:
     """The condition on CashRegister for a search box's text (stripped; the guard already refused NUL bytes)."""
     text = text.strip()
-    store_code, slash, cash = (part.strip() for part in text.partition("/"))
-    if slash:
-        number = _cash_number(cash)
-        if number is None or not _fits(store_code, Store.code):
-            return false()
-        return and_(_in_store(store_code), CashRegister.cash_number == number)
     keys = []
+    store_code, slash, cash = (part.strip() for part in text.partition("/"))
+    if slash and _fits(store_code, Store.code) and (number := _cash_number(cash)) is not None:
+        keys.append(and_(_in_store(store_code), CashRegister.cash_number == number))
     if _fits(text, Terminal.number):
         keys.append(CashRegister.terminal_id == select(Terminal.id).where(Terminal.number == text).scalar_subquery())
     if _fits(text, Store.code):
         keys.append(_in_store(text))
     if (number := _cash_number(text)) is not None:
         keys.append(CashRegister.cash_number == number)
-    if _fits(text, CashRegister.serial_number):
+    if _fits(text, CashRegister.serial_number):  # a serial may hold a slash too
         keys.append(CashRegister.serial_number == text)
     return or_(*keys) if keys else false()

@@ -88,7 +88,8 @@ def test_a_page_shows_its_rows_in_order(app, web, registers, query, where, offse
 
 @pytest.fixture
 def keyed(app):
-    """Three registers whose keys differ: store 501 (cash 1 with terminal 0700001, cash 2), store 502 (cash 7)."""
+    """Registers whose keys differ: store 501 (cash 1 with terminal 0700001, cash 2), store 502 (cash 7, and cash 9
+    whose serial has a slash)."""
     with app.app_context():
         contract = Contract(number="К-7", status="active", agent_inn="7707083893")
         db.session.add(contract)
@@ -105,7 +106,8 @@ def keyed(app):
         db.session.add_all([
             CashRegister(store_id=first.id, cash_number=1, serial_number="SN-A1", terminal_id=terminal.id,
                          contract_id=contract.id, state="registered"),
-            CashRegister(store_id=first.id, cash_number=2, serial_number="SN-B2", contract_id=contract.id), seventh])
+            CashRegister(store_id=first.id, cash_number=2, serial_number="SN-B2", contract_id=contract.id), seventh,
+            CashRegister(store_id=second.id, cash_number=9, serial_number="AB/12", contract_id=contract.id)])
         db.session.commit()
         return {"contract": contract.id, "501": first.id, "502": second.id, "502/7": seventh.id}
 
@@ -117,13 +119,14 @@ def serials_listed(response) -> list[str]:
 
 @pytest.mark.parametrize(("text", "found"), [
     ("0700001", ["SN-A1"]),           # terminal number
-    ("502", ["SN-C7"]),               # store code
+    ("502", ["AB/12", "SN-C7"]),      # store code
     ("501", ["SN-A1", "SN-B2"]),
     ("7", ["SN-C7"]),                 # cash number
     ("SN-B2", ["SN-B2"]),             # serial number
     (" SN-B2 ", ["SN-B2"]),
     ("501/2", ["SN-B2"]),             # «магазин/касса», as the journal names a register
     ("501 / 1", ["SN-A1"]),
+    ("AB/12", ["AB/12"]),             # a serial with a slash is still a serial
     ("нет такой", []),
 ])
 def test_search_finds_registers_by_terminal_store_cash_or_serial(web, keyed, text, found):
