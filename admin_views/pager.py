@@ -26,24 +26,25 @@ class JumpPager:
     def _get_list_extra_args(self):
         args = super()._get_list_extra_args()
         typed = args.extra_args.pop(JUMP, None)  # else every link of the page would carry it on
-        if typed is not None and (wanted := parse_int(typed.strip(), 1, INT4_MAX)) is not None:
+        wanted = None if typed is None else parse_int(typed.strip(), 1, INT4_MAX)
+        if wanted is not None:
             args.page = wanted - 1
         # get_list learns the count, and only then can it tell what page there is: it corrects these args,
         # which index_view goes on to render the page and its links with.
-        g.sis_list_args, g.sis_page_typed = args, typed
+        g.sis_list_args, g.sis_jump = args, None if typed is None else wanted is not None
         return args
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         count, query = super().get_list(page, sort_column, sort_desc, search, filters, execute=False,
                                         page_size=page_size)
         size = self.page_size if page_size is None else page_size
-        args, typed = g.get("sis_list_args"), g.get("sis_page_typed")
+        args, jump = g.get("sis_list_args"), g.get("sis_jump")  # jump: None, or whether the number was one
         if count is not None and size and args is not None and args.page == page:
             pages = ceil(count / size)
-            if typed is not None and parse_int(typed.strip(), 1, INT4_MAX) is None:
+            if jump is False:
                 flash(f"Номер страницы — целое число от 1 до {number(max(pages, 1))}.", "warning")
             elif page and page >= pages:
-                if typed is not None:
+                if jump and pages:
                     flash(f"Всего {number(pages)} {plural_form(pages, 'страница', 'страницы', 'страниц')}: "
                           "показана последняя.", "warning")
                 args.page = max(pages - 1, 0)

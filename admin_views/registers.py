@@ -29,7 +29,6 @@ class CashRegisterView(SecureModelView):
     can_delete = False
     can_view_details = True
     details_template = "admin/registers/details.html"
-    # 200,000 registers: the relations come in the same query.
     column_list = ("store.code", "contract.number", "cash_number", "serial_number", "terminal.number", "state",
                    "reason", "last_attempt_at", "last_error")
     column_details_list = ("store.code", "store.name", "cash_number", "serial_number", "fiscal_number",
