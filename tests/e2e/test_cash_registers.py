@@ -118,7 +118,7 @@ def test_registers_are_found_by_each_key_and_link_to_store_and_contract(page, li
     assert search(page, "9") == ["SN-660-9"]                   # cash number
     assert search(page, "SN-642-2") == ["SN-642-2"]            # serial number
     assert search(page, "655/2") == ["SN-655-2"]               # «магазин/касса»
-    screenshot("12-cash-register-search")
+    screenshot("09a-cash-register-search")
 
     page.click("table.model-list td[class='col-store.code'] a:has-text('655')")
     assert page.url == f"{live_server}/stores/details/?id={many_registers['store 655']}"
@@ -145,7 +145,7 @@ def test_the_pager_shows_the_total_and_jumps_to_a_page(page, live_server, accoun
     assert summary.inner_text() == "101–121 из 121"
     assert page.locator(".pagination .page-item.active").inner_text() == "3"
     assert page.locator("table.model-list tbody tr").count() == 21
-    screenshot("13-pager-jump")
+    screenshot("09b-list-pager")
 
     search(page, "1")  # cash 1 of every store: 60 registers, two pages that the jump keeps to
     assert summary.inner_text() == "1–50 из 60"
