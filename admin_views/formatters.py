@@ -1,7 +1,8 @@
 """Dates and times as the panel shows them: Russian formats, times in SIS_TIMEZONE and labelled with it."""
-from flask import has_app_context
+from flask import has_app_context, url_for
 from flask_admin.contrib.sqla import filters
 from flask_babel import LazyString
+from markupsafe import Markup
 
 from stoloto import clock
 
@@ -46,3 +47,10 @@ class LocalTimeFilters(filters.FilterConverter):
         filters.DateTimeEqualFilter, filters.DateTimeNotEqualFilter, filters.DateTimeGreaterFilter,
         filters.DateTimeSmallerFilter, filters.DateTimeBetweenFilter, filters.DateTimeNotBetweenFilter)),
         filters.FilterEmpty)
+
+
+def details_link(endpoint: str, record_id: int | None, text) -> Markup | str:
+    """A link to a record's details page (a register's store, a store's contract); empty without a record."""
+    if record_id is None:
+        return ""
+    return Markup('<a href="{}">{}</a>').format(url_for(f"{endpoint}.details_view", id=record_id), text)

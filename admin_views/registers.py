@@ -8,12 +8,12 @@ from sqlalchemy.orm import joinedload
 
 from stoloto.errors import SisError
 from stoloto.extensions import db
-from stoloto.models import CashRegister, RegistrationAttempt, Store, Terminal
+from stoloto.models import CashRegister, Contract, RegistrationAttempt, Store, Terminal
 from stoloto.register_lifecycle import REASON_LABELS, STATE_LABELS
-from stoloto.services import registers
+from stoloto.services import register_search, registers
 
 from .export import ExportMixin
-from .formatters import datetime_formatter, in_zone
+from .formatters import datetime_formatter, details_link, in_zone
 from .guard import RecordIdFilter
 from .security import SecureModelView, actor, contract_options, show_error
 
@@ -34,10 +34,8 @@ class CashRegisterView(ExportMixin, SecureModelView):
     can_delete = False
     can_view_details = True
     details_template = "admin/registers/details.html"
-    # 200,000 registers: no COUNT(*) per page, and the relations come in the same query.
-    simple_list_pager = True
-    column_list = ("store.code", "cash_number", "serial_number", "terminal.number", "state", "reason",
-                   "last_attempt_at", "last_error")
+    column_list = ("store.code", "contract.number", "cash_number", "serial_number", "terminal.number", "state",
+                   "reason", "last_attempt_at", "last_error")
     column_details_list = ("store.code", "store.name", "cash_number", "serial_number", "fiscal_number",
                            "cash_type", "contract.number", "terminal.number", "state", "reason",
                            "registered_at", "last_attempt_at", "last_error", "created_at")
@@ -52,7 +50,8 @@ class CashRegisterView(ExportMixin, SecureModelView):
     # Only indexed orders: sorting 200,000 rows by anything else is a full scan per page.
     column_sortable_list = ("state", "last_attempt_at")
     column_default_sort = ("id", True)
-    column_searchable_list = ("serial_number",)
+    # Exact keys, each found by an index: stoloto/services/register_search.py.
+    column_searchable_list = ("terminal.number", "store.code", "cash_number", "serial_number")
     column_filters = [
         FilterEqual(CashRegister.state, "Состояние", options=list(STATE_LABELS.items())),
         FilterEqual(CashRegister.reason, "Причина ожидания", options=list(REASON_LABELS.items())),
@@ -60,6 +59,8 @@ class CashRegisterView(ExportMixin, SecureModelView):
         RecordIdFilter(CashRegister.contract_id, "Договор", options=contract_options),
     ]
     column_formatters = {
+        "store.code": lambda v, c, m, n: details_link("stores", m.store_id, m.store.code),
+        "contract.number": lambda v, c, m, n: details_link("contracts", m.contract_id, m.contract),
         "state": _state,
         "reason": lambda v, c, m, n: REASON_LABELS.get(m.reason, m.reason or ""),
         "last_attempt_at": datetime_formatter,
@@ -80,10 +81,30 @@ class CashRegisterView(ExportMixin, SecureModelView):
         else:
             flash(report.message(), "warning" if report.waiting or report.not_active else "success")
 
-    def get_query(self):
-        # Narrow rows: the list shows only the store's code and the terminal's number.
-        return super().get_query().options(joinedload(CashRegister.store).load_only(Store.code, Store.name),
-                                           joinedload(CashRegister.terminal).load_only(Terminal.number))
+    def search_placeholder(self) -> str:
+        return "Терминал, магазин, касса или серийный номер"
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        if search.strip():
+            condition = register_search.matching(search)
+            query = query.filter(condition)
+            count_query = None if count_query is None else count_query.filter(condition)
+        return query, count_query, joins, count_joins
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        count, query = super().get_list(page, sort_column, sort_desc, search, filters, execute=False,
+                                        page_size=page_size)
+        if (self.page_size if page_size is None else page_size):  # a page, not an export of everything
+            # A page's ids first, then its rows: joined to their store, contract and terminal, the rows an
+            # OFFSET skips would each be joined too (the last of 1,000,000 registers' pages: seconds; its ids
+            # alone: an index-only scan).
+            page_ids = query.with_entities(CashRegister.id).subquery()
+            query = query.limit(None).offset(None).filter(CashRegister.id.in_(select(page_ids.c.id)))
+        # Narrow rows: the list shows only the store's code, the contract's and the terminal's number.
+        query = query.options(joinedload(CashRegister.store).load_only(Store.code, Store.name),
+                              joinedload(CashRegister.contract).load_only(Contract.number),
+                              joinedload(CashRegister.terminal).load_only(Terminal.number))
+        return count, query.all() if execute else query
 
     def render(self, template, **kwargs):
         if template == self.details_template and "model" in kwargs:

@@ -12,6 +12,7 @@ from stoloto.services import stores
 
 from .formatters import LocalTimeFilters
 from .guard import record_id
+from .pager import JumpPager
 
 
 def show_error(error: SisError) -> None:
@@ -73,7 +74,7 @@ def contract_options() -> list[tuple[str, str]]:
     return [(str(contract_id), label) for contract_id, label in stores.contract_choices()]
 
 
-class SecureModelView(LoginRequired, ModelView):
+class SecureModelView(LoginRequired, JumpPager, ModelView):
     """A model view whose create/edit/delete follow the user's role."""
 
     page_size = 50

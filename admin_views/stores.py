@@ -15,7 +15,7 @@ from stoloto.services import contracts, stores
 from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .export import ExportMixin
-from .formatters import datetime_formatter, in_zone
+from .formatters import datetime_formatter, details_link, in_zone
 from .required import mark_required
 from .security import (
     SecureModelView,
@@ -63,7 +63,7 @@ class ContractFilter(BaseSQLAFilter):
 
 
 def _contract_formatter(view, context, model, name):
-    return str(model.contract) if model.contract_id is not None else ""
+    return details_link("contracts", model.contract_id, model.contract)
 
 
 def _source_formatter(view, context, model, name):

@@ -18,10 +18,15 @@ STORES, REGISTERS, ROUNDS = 30_000, 200_000, 15
 PAGES = {
     "first page": "/registers/",
     "page 1000": "/registers/?page=1000",
+    "last page": "/registers/?page=3999",
     "pending only": "/registers/?flt0_0=pending",
     "one store": "/registers/?flt0_2=15123",
     "one contract": "/registers/?flt0_3={contract}",
-    "sorted by last attempt": "/registers/?sort=6",
+    "sorted by last attempt": "/registers/?sort=7",
+    "search: terminal": "/registers/?search=1000123",
+    "search: store code": "/registers/?search=15123",
+    "search: serial": "/registers/?search=SN0123456",
+    "search: store/cash": "/registers/?search=15123/2",
     "a register's details": "/registers/details/?id=123456",
 }
 

@@ -187,8 +187,9 @@ class CashRegister(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(db.ForeignKey("stores.id"))
-    cash_number: Mapped[int]
-    serial_number: Mapped[str | None] = mapped_column(db.String(64))
+    # Indexed for «Кассы»'s search (stoloto/services/register_search.py).
+    cash_number: Mapped[int] = mapped_column(index=True)
+    serial_number: Mapped[str | None] = mapped_column(db.String(64), index=True)
     fiscal_number: Mapped[str | None] = mapped_column(db.String(64))
     cash_type: Mapped[str | None] = mapped_column(db.String(32))
     state: Mapped[str] = mapped_column(db.String(16), default="pending", index=True)  # pending, registered

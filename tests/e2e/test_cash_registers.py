@@ -1,9 +1,12 @@
 """"Кассы": registers that registered themselves through the API, in a real browser."""
+import re
+
 import pytest
+from sqlalchemy import insert, select
 
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import Store
+from stoloto.models import CashRegister, Contract, Store, Terminal, TerminalBatch
 from stoloto.services import terminals
 from tests.e2e.test_contract_registration import log_in
 from tests.integration.test_processes import activated_contract
@@ -70,3 +73,84 @@ def test_operator_registers_a_waiting_register_now(app, page, live_server, accou
     page.click("a.dropdown-item:has-text('Зарегистрировать сейчас')")
     assert page.locator(".alert-success", has_text="зарегистрировано 1, ожидают 0").count() == 1
     assert page.locator("table.model-list tbody tr", has_text="Зарегистрирована").count() == 1
+
+
+@pytest.fixture
+def many_registers(app):
+    """121 registers: stores 601–660 with cash 1 and 2 (SN-<store>-<cash>), store 660 also cash 9; 601/1 has
+    terminal 0800001."""
+    with app.app_context():
+        contract = Contract(number="К-ПОИСК", status="active", agent_inn="7707083893")
+        db.session.add(contract)
+        db.session.flush()
+        batch = TerminalBatch(contract_id=contract.id, request_id="00000000-0000-4000-8000-0000000000e2",
+                              requested_count=1, status="done")
+        db.session.add(batch)
+        db.session.flush()
+        terminal = Terminal(number="0800001", contract_id=contract.id, batch_id=batch.id, status="registered")
+        db.session.add(terminal)
+        db.session.execute(insert(Store), [{"code": str(601 + i), "contract_id": contract.id,
+                                            "name": f"Магазин №{601 + i}", "source": "manual"} for i in range(60)])
+        stores = dict(db.session.execute(select(Store.code, Store.id)).all())
+        rows = [{"store_id": stores[code], "cash_number": cash, "serial_number": f"SN-{code}-{cash}",
+                 "contract_id": contract.id} for code in sorted(stores) for cash in (1, 2)]
+        rows.append({"store_id": stores["660"], "cash_number": 9, "serial_number": "SN-660-9",
+                     "contract_id": contract.id})
+        rows[0].update(terminal_id=terminal.id, state="registered")
+        db.session.execute(insert(CashRegister), rows)
+        db.session.commit()
+        return {"contract": contract.id, "store 655": stores["655"]}
+
+
+def search(page, text: str) -> list[str]:
+    page.fill("input[name=search]", text)
+    page.press("input[name=search]", "Enter")
+    page.wait_for_load_state("load")
+    return sorted(page.locator("table.model-list td.col-serial_number").all_inner_texts())
+
+
+def test_registers_are_found_by_each_key_and_link_to_store_and_contract(page, live_server, accounts,
+                                                                         many_registers, screenshot):
+    log_in(page, live_server, accounts["viewer"])
+    page.click("a.nav-link:has-text('Кассы')")
+    assert search(page, "0800001") == ["SN-601-1"]             # terminal number
+    assert search(page, "655") == ["SN-655-1", "SN-655-2"]     # store code
+    assert search(page, "9") == ["SN-660-9"]                   # cash number
+    assert search(page, "SN-642-2") == ["SN-642-2"]            # serial number
+    assert search(page, "655/2") == ["SN-655-2"]               # «магазин/касса»
+    screenshot("09a-cash-register-search")
+
+    page.click("table.model-list td[class='col-store.code'] a:has-text('655')")
+    assert page.url == f"{live_server}/stores/details/?id={many_registers['store 655']}"
+    assert page.locator("td", has_text="Магазин №655").count() == 1
+    page.go_back()
+    page.click("table.model-list td[class='col-contract.number'] a:has-text('К-ПОИСК')")
+    assert page.url == f"{live_server}/contracts/details/?id={many_registers['contract']}"
+    assert page.locator("td", has_text="К-ПОИСК").count() >= 1
+
+    page.click("a.nav-link:has-text('Магазины')")
+    search(page, "655")
+    page.click("table.model-list td.col-contract a:has-text('К-ПОИСК')")
+    assert page.url == f"{live_server}/contracts/details/?id={many_registers['contract']}"
+
+
+def test_the_pager_shows_the_total_and_jumps_to_a_page(page, live_server, accounts, many_registers, screenshot):
+    log_in(page, live_server, accounts["viewer"])
+    page.click("a.nav-link:has-text('Кассы')")
+    summary = page.locator("[data-testid=pager-summary]")
+    assert summary.inner_text() == "1–50 из 121"
+    page.fill("input[name=goto]", "3")
+    page.click("[data-testid=pager-jump] button:has-text('Перейти')")
+    page.wait_for_load_state("load")
+    assert summary.inner_text() == "101–121 из 121"
+    assert page.locator(".pagination .page-item.active").inner_text() == "3"
+    assert page.locator("table.model-list tbody tr").count() == 21
+    screenshot("09b-list-pager")
+
+    search(page, "1")  # cash 1 of every store: 60 registers, two pages that the jump keeps to
+    assert summary.inner_text() == "1–50 из 60"
+    page.fill("input[name=goto]", "2")
+    page.click("[data-testid=pager-jump] button:has-text('Перейти')")
+    page.wait_for_load_state("load")
+    assert summary.inner_text() == "51–60 из 60"
+    assert re.search(r"[?&]search=1(&|$)", page.url)
