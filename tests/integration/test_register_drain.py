@@ -2,6 +2,9 @@
 
 Each register is claimed by one run at a time; a contract that fails is asked once and the others go on.
 """
+import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 
@@ -17,7 +20,7 @@ from stoloto.services import contracts, registers, terminals
 from stoloto.services.contracts import ContractInput
 from tests.integration.test_bad_input_panel import FORBIDDEN
 from tests.integration.test_cash_register_api import store
-from tests.integration.test_processes import activated_contract
+from tests.integration.test_processes import ROOT, activated_contract, wait_for
 
 CONCURRENCY = settings.STOLOTO_CONCURRENCY
 
@@ -157,7 +160,7 @@ def test_registers_finish_prints_what_it_did_and_what_still_waits(app, stand):
     assert again.output.splitlines()[0] == "Зарегистрировано касс: 0."
 
 
-def test_registering_ticked_registers_now_runs_them_concurrently(app, stand, web):
+def test_registering_ticked_registers_now_registers_each_once(app, stand, web):
     with app.app_context():
         contract_id = stocked_contract(stand, "NOW-C", 30)
         ids = waiting_registers(contract_id, "341", 30)
@@ -204,3 +207,27 @@ def test_stand_latency_is_set_at_run_time_and_checked(stand):
     assert stand.state()["latency_ms"] == 150
     stand.post("/control/reset")
     assert stand.state()["latency_ms"] == 0  # the latency it was started with
+
+
+def test_stand_started_with_a_latency_reports_it_and_refuses_a_bad_one(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--latency-ms", "-5"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--latency-ms: an integer from 0 to 60000" in bad.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stand = subprocess.Popen([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--no-tls", "--quiet",
+                              "--port", str(port), "--data-dir", str(tmp_path), "--latency-ms", "250"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/control/state"
+    try:
+        def answers() -> bool:
+            try:
+                return requests.get(url, timeout=2).ok
+            except requests.RequestException:
+                return False
+        wait_for(answers, 30, "the stand to start")
+        assert requests.get(url, timeout=2).json()["latency_ms"] == 250
+    finally:
+        stand.terminate()
+        stand.wait(10)
