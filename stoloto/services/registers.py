@@ -230,9 +230,9 @@ def finish_now(register_ids: list[int], actor: str) -> FinishReport:
 
 
 def _due(postgresql: bool, by_ids: bool):
-    """The longest waiting register a run may take now: its store's contract is «Активный», it waits or
-    must move to that contract, no run holds it, this run has not tried it yet, and its contract is not
-    one this run leaves alone. PostgreSQL skips rows another run is claiming this instant."""
+    """The longest waiting registers a run may take now (up to `batch`): the store's contract is «Активный»,
+    the register waits or must move to that contract, no run holds it, this run has not tried it yet, and
+    its contract is not one this run leaves alone. PostgreSQL skips rows another run is claiming this instant."""
     due = (select(_registers.c.id)
            .select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id)
                         .join(_contracts, _contracts.c.id == _stores.c.contract_id))
@@ -241,8 +241,8 @@ def _due(postgresql: bool, by_ids: bool):
                   or_(_registers.c.claimed_until.is_(None), _registers.c.claimed_until < bindparam("now")),
                   or_(_registers.c.last_attempt_at.is_(None), _registers.c.last_attempt_at < bindparam("started")),
                   _stores.c.contract_id.not_in(bindparam("skip_contracts", expanding=True)))
-           .order_by(_registers.c.last_attempt_at.is_not(None), _registers.c.last_attempt_at, _registers.c.id)
-           .limit(1))
+           .order_by(*_OLDEST_FIRST)
+           .limit(bindparam("batch")))
     if by_ids:
         due = due.where(_registers.c.id.in_(bindparam("ids", expanding=True)))
     if postgresql:
@@ -250,21 +250,25 @@ def _due(postgresql: bool, by_ids: bool):
     return due
 
 
-def _claim_register_statement(postgresql: bool, by_ids: bool):
-    """Claims the next due register for a run in one statement (on SQLite the one writer makes it atomic)."""
+_OLDEST_FIRST = (_registers.c.last_attempt_at.is_not(None), _registers.c.last_attempt_at, _registers.c.id)
+
+
+def _claim_registers_statement(postgresql: bool, by_ids: bool):
+    """Claims the next due registers for a run in one statement (on SQLite the one writer makes it atomic)."""
     store_of = select(_stores.c.code, _stores.c.contract_id).where(_stores.c.id == _registers.c.store_id)
     return (update(_registers)
-            .where(_registers.c.id == _due(postgresql, by_ids).scalar_subquery(),
+            .where(_registers.c.id.in_(_due(postgresql, by_ids)),
                    or_(_registers.c.claimed_until.is_(None), _registers.c.claimed_until < bindparam("now")))
             .values(claimed_until=bindparam("until"))
             .returning(_registers.c.id, _registers.c.cash_number,
                        store_of.with_only_columns(_stores.c.code).scalar_subquery().label("store_code"),
-                       store_of.with_only_columns(_stores.c.contract_id).scalar_subquery().label("contract_id")))
+                       store_of.with_only_columns(_stores.c.contract_id).scalar_subquery().label("contract_id"),
+                       _registers.c.last_attempt_at))
 
 
-_CLAIM_REGISTER = {(postgresql, by_ids): _claim_register_statement(postgresql, by_ids)
-                   for postgresql in (False, True) for by_ids in (False, True)}
-_RELEASE = (update(_registers).where(_registers.c.id == bindparam("register_id"),
+_CLAIM_REGISTERS = {(postgresql, by_ids): _claim_registers_statement(postgresql, by_ids)
+                    for postgresql in (False, True) for by_ids in (False, True)}
+_RELEASE = (update(_registers).where(_registers.c.id.in_(bindparam("register_ids", expanding=True)),
                                      _registers.c.claimed_until == bindparam("until"))
             .values(claimed_until=None))
 _STILL_WAITING = (select(func.count()).select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id)
@@ -278,11 +282,12 @@ _REGISTERED_AMONG = (select(func.count()).select_from(_registers.join(_stores, _
 
 class _Drain:
     """One run over waiting registers: «Одновременных запросов к Столото» workers, each in its own app
-    context with its own connection, claim one register at a time and advance it.
+    context with its own connection, advance the registers the run claimed, oldest first.
 
-    A contract's first register in the run is its probe: until Stoloto has answered it, the contract's
+    The run claims as many registers at once as it has workers and hands them out one by one. A
+    contract's first register in the run is its probe: until Stoloto has answered it, the contract's
     other registers wait, so a contract that fails (or hangs until the read timeout) is asked once and
-    holds one worker, not all of them; after a failure the run leaves the contract alone.
+    holds one worker, not all of them; after a failure the run gives its other registers back.
     """
 
     def __init__(self, deadline: float | None = None, register_ids: list[int] | None = None,
@@ -298,24 +303,28 @@ class _Drain:
         self.claim_for = timedelta(seconds=MAX_CLAIMS * call + 60)
         self.started = utcnow()
         self.lock = threading.Condition()
+        self.claimed: list[_Claimed] = []  # claimed, not handed out yet; oldest first
+        self.exhausted = False           # the database has nothing more for this run
         self.answered: set[int] = set()  # contracts Stoloto answered in this run: no probe needed
         self.probing: set[int] = set()   # contracts whose probe is under way
         self.failing: set[int] = set()   # contracts left to the next run
         self.registered = 0
 
     def go(self) -> None:
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="sis-drain") as pool:
-            for future in [pool.submit(contextvars.copy_context().run, self._work) for _ in range(self.workers)]:
-                future.result()
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="sis-drain") as pool:
+                for future in [pool.submit(contextvars.copy_context().run, self._work) for _ in range(self.workers)]:
+                    future.result()
+        finally:
+            with db.engine.connect() as connection:  # what the run claimed and did not reach goes back
+                self._give_back(connection, self.claimed)
 
     def _work(self) -> None:
         with self.app.app_context(), db.engine.connect() as connection:
-            while self.deadline is None or time.monotonic() < self.deadline:
-                claimed = self._claim(connection)
+            while True:
+                claimed = self._next(connection)
                 if claimed is None:
                     return
-                if claimed is _AGAIN:
-                    continue
                 state = self._advance(connection, claimed)
                 with self.lock:
                     self.probing.discard(claimed.contract_id)
@@ -327,26 +336,49 @@ class _Drain:
                         self.answered.add(claimed.contract_id)
                     self.lock.notify_all()
 
-    def _claim(self, connection: Connection):
-        """The next register, marked as the contract's probe when it is one; None when nothing is left, _AGAIN
-        after waiting for a probe to end. Claims are made one at a time, so the sets stay true."""
-        statement = _CLAIM_REGISTER[connection.dialect.name == "postgresql", self.register_ids is not None]
+    def _next(self, connection: Connection) -> "_Claimed | None":
+        """The next register to advance, or None when the run is over for this worker."""
         with self.lock:
-            now = utcnow()
-            claimed = connection.execute(statement, {
-                "now": now, "until": now + self.claim_for, "started": self.started,
-                "skip_contracts": sorted(self.failing | self.probing), "ids": self.register_ids or []}).one_or_none()
-            connection.commit()
-            if claimed is None:
+            while self.deadline is None or time.monotonic() < self.deadline:
+                given_back = [item for item in self.claimed if item.contract_id in self.failing]
+                if given_back:
+                    self._give_back(connection, given_back)
+                    self.claimed = [item for item in self.claimed if item.contract_id not in self.failing]
+                for index, item in enumerate(self.claimed):
+                    if item.contract_id not in self.probing:
+                        if item.contract_id not in self.answered:
+                            self.probing.add(item.contract_id)
+                        return self.claimed.pop(index)
+                if not self.exhausted and self._claim(connection):
+                    continue
                 if not self.probing:
                     return None
-                self.lock.wait(timeout=1.0)  # a probe's answer may let its contract's registers go
-                return _AGAIN
-            if claimed.contract_id not in self.answered:
-                self.probing.add(claimed.contract_id)
-            return _Claimed(*claimed, until=now + self.claim_for)
+                self.lock.wait(timeout=1.0)  # a probe's answer lets its contract's registers go
+            return None
 
-    def _advance(self, connection: Connection, claimed) -> RegistrationState | None:
+    def _claim(self, connection: Connection) -> bool:
+        """Claims up to one register per worker more; False when the database has none left for the run."""
+        statement = _CLAIM_REGISTERS[connection.dialect.name == "postgresql", self.register_ids is not None]
+        now = utcnow()
+        rows = connection.execute(statement, {
+            "now": now, "until": now + self.claim_for, "started": self.started, "batch": self.workers,
+            "skip_contracts": sorted(self.failing | self.probing), "ids": self.register_ids or []}).all()
+        connection.commit()
+        if not rows:
+            self.exhausted = not self.probing  # a probe's contract may still have registers to give
+            return False
+        rows.sort(key=lambda row: (row.last_attempt_at is not None, row.last_attempt_at or now, row.id))
+        self.claimed += [_Claimed(*row[:4], until=now + self.claim_for) for row in rows]
+        return True
+
+    @staticmethod
+    def _give_back(connection: Connection, items: list["_Claimed"]) -> None:
+        for until in {item.until for item in items}:
+            connection.execute(_RELEASE, {"register_ids": [item.id for item in items if item.until == until],
+                                          "until": until})
+        connection.commit()
+
+    def _advance(self, connection: Connection, claimed: "_Claimed") -> RegistrationState | None:
         """Advances the claimed register and gives the claim back; None if it broke (logged)."""
         try:
             cash_register = _find(connection, claimed.store_code, claimed.cash_number)
@@ -354,12 +386,10 @@ class _Drain:
         except Exception:  # one register must not end the run; the contract is left to the next one
             log.exception("cash register %s of store %s could not be advanced", claimed.cash_number,
                           claimed.store_code)
-            connection.rollback()
             return None
         finally:
             connection.rollback()
-            connection.execute(_RELEASE, {"register_id": claimed.id, "until": claimed.until})
-            connection.commit()
+            self._give_back(connection, [claimed])
 
 
 class _Claimed(NamedTuple):
@@ -368,9 +398,6 @@ class _Claimed(NamedTuple):
     store_code: str
     contract_id: int
     until: datetime
-
-
-_AGAIN = object()
 
 
 def _find(connection: Connection, store_code: str, cash_number: int) -> dict | None:
