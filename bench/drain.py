@@ -3,12 +3,13 @@
 1. Drain: backlogs of waiting registers finished by one job run (`registers.finish_pending_report`, as the
    job and `flask registers finish` run it) at several «Одновременных запросов к Столото»; the rate is
    printed beside its ceiling, concurrency × 10/s. Target: 2,000 in ≤ 20 s (≥ 100/s) at the default.
-2. API: 32 connections (wrk) registering new registers through SIS under gunicorn with 32 threads
-   (4 workers × 8), each request one §1.3 call; the rate beside what the threads and the latency allow,
-   32 × 10/s = 320/s. Target: ≥ 80 %. The same load with no latency shows the CPU's own ceiling.
+2. API: 32 connections (wrk) registering new registers through SIS under gunicorn (--api=WORKERSxTHREADS,
+   default 4×8 = 32 threads), each request one §1.3 call; the rate beside what the threads and the latency
+   allow, min(32 connections, threads) × 10/s = 320/s. Target: ≥ 80 %. The same load with no latency
+   shows the CPU's own ceiling.
 Usage:
     .venv/bin/python bench/drain.py [--database-url=postgresql+psycopg://postgres@127.0.0.1:5432/test_drain]
-                                    [--levels=1:100,8:2000,16:2000] [--part=drain|api|both]
+                                    [--levels=1:100,8:2000,16:2000] [--part=drain|api|both] [--api=4x8]
 """
 import subprocess
 import sys
@@ -23,7 +24,6 @@ import _setup  # noqa: E402
 import registrations  # noqa: E402
 
 LATENCY_MS = 100
-API_WORKERS, API_THREADS = 4, 8
 STORE_REGISTERS = 100  # registers per store of a backlog
 
 
@@ -69,17 +69,16 @@ def drain(app, stand: tuple[str, str], levels: list[tuple[int, int]]) -> list[st
     return lines
 
 
-def api(app, stand: tuple[str, str], url: str, folder: Path) -> list[str]:
+def api(app, stand: tuple[str, str], url: str, folder: Path, workers: int, threads: int) -> list[str]:
     from stoloto.extensions import db
     from stoloto.models import Store
     with app.app_context():
         contract_id = _setup.active_contract("API-1", 12, stand)
         db.session.add_all([Store(code=str(101 + i), contract_id=contract_id, source="set") for i in range(100)])
         db.session.commit()
-    registrations.GUNICORN[:] = ["--workers", str(API_WORKERS), "--threads", str(API_THREADS),
-                                 "--worker-class", "gthread"]
+    registrations.GUNICORN[:] = ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
     lines = []
-    allowed = min(registrations.CONNECTIONS, API_WORKERS * API_THREADS) * 1000 / LATENCY_MS
+    allowed = min(registrations.CONNECTIONS, workers * threads) * 1000 / LATENCY_MS
     with registrations.serve("app:create_app()", 5744, _setup.sis_env(url, folder)) as server:
         _setup.wait_http("http://127.0.0.1:5744/auth/login")
         endpoint = "http://127.0.0.1:5744/api/v1/cash-registers/registration"
@@ -91,7 +90,7 @@ def api(app, stand: tuple[str, str], url: str, folder: Path) -> list[str]:
             busy = (_setup.cpu_seconds(server.pid) - before) / (time.perf_counter() - started)
             cpu_ms = (_setup.cpu_seconds(server.pid) - before) * 1000 / count
             if latency:
-                lines.append(f"API, {registrations.CONNECTIONS} connections, {API_WORKERS}×{API_THREADS} threads, "
+                lines.append(f"API, {registrations.CONNECTIONS} connections, {workers}×{threads} threads, "
                              f"Stoloto {latency} ms: {rate:6.1f}/s of {allowed:.0f}/s allowed "
                              f"({100 * rate / allowed:.0f} %); server CPU {cpu_ms:.1f} ms per request, "
                              f"{busy:.2f} cores busy")
@@ -109,6 +108,7 @@ def main() -> None:
     levels = [tuple(map(int, level.split(":"))) for level in _setup.option(argv, "levels", "1:100,8:2000,16:2000")
               .split(",")]
     part = _setup.option(argv, "part", "both")
+    workers, threads = map(int, _setup.option(argv, "api", "4x8").split("x"))
     if part != "drain" and not registrations.shutil.which("wrk"):
         raise SystemExit("wrk is needed for the API part: apt-get install -y wrk")
     lines = []
@@ -117,7 +117,7 @@ def main() -> None:
         if part in ("drain", "both"):
             lines += drain(app, stand, levels)
         if part in ("api", "both"):
-            lines += api(app, stand, url, folder)
+            lines += api(app, stand, url, folder, workers, threads)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     database = "PostgreSQL" if "postgresql" in url else "SQLite"
     print(f"\n{database}, commit {commit}, stand over mutual TLS answering in {LATENCY_MS} ms; targets: "
