@@ -11,10 +11,13 @@ Usage:
     .venv/bin/python bench/drain.py [--database-url=postgresql+psycopg://postgres@127.0.0.1:5432/test_drain]
                                     [--levels=1:100,8:2000,16:2000] [--part=drain|api|both] [--api=4x8]
 """
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -86,19 +89,32 @@ def api(app, stand: tuple[str, str], url: str, folder: Path, workers: int, threa
             set_latency(stand, latency)
             before = _setup.cpu_seconds(server.pid)
             started = time.perf_counter()
+            spread: list[int] = []
+            sampler = threading.Timer(registrations.DURATION / 2, lambda into=spread: into.extend(
+                connections_per_worker(5744)))
+            sampler.start()
             rate, count = registrations.wrk(endpoint, folder, run)
+            sampler.join()
             busy = (_setup.cpu_seconds(server.pid) - before) / (time.perf_counter() - started)
             cpu_ms = (_setup.cpu_seconds(server.pid) - before) * 1000 / count
             if latency:
                 lines.append(f"API, {registrations.CONNECTIONS} connections, {workers}×{threads} threads, "
                              f"Stoloto {latency} ms: {rate:6.1f}/s of {allowed:.0f}/s allowed "
                              f"({100 * rate / allowed:.0f} %); server CPU {cpu_ms:.1f} ms per request, "
-                             f"{busy:.2f} cores busy")
+                             f"{busy:.2f} cores busy; connections per worker {spread}: "
+                             f"{sum(min(n, threads) for n in spread)} served at once")
             else:
                 lines.append(f"API, same load, Stoloto at once: {rate:6.1f}/s (the CPU's ceiling); "
                              f"server CPU {cpu_ms:.1f} ms per request, {busy:.2f} cores busy")
             print(lines[-1], flush=True)
     return lines
+
+
+def connections_per_worker(port: int) -> list[int]:
+    """wrk's keep-alive connections as gunicorn's workers accepted them: a worker serves min(its, threads) at once."""
+    listing = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True).stdout
+    return sorted(Counter(re.findall(r"pid=(\d+)", listing)).values(), reverse=True)
 
 
 def main() -> None:
