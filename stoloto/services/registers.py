@@ -304,6 +304,7 @@ class _Drain:
         self.started = utcnow()
         self.lock = threading.Condition()
         self.claimed: list[_Claimed] = []  # claimed, not handed out yet; oldest first
+        self.finished: list[_Claimed] = []  # advanced: their claims go back with the next claim's commit
         self.exhausted = False           # the database has nothing more for this run
         self.answered: set[int] = set()  # contracts Stoloto answered in this run: no probe needed
         self.probing: set[int] = set()   # contracts whose probe is under way
@@ -316,8 +317,8 @@ class _Drain:
                 for future in [pool.submit(contextvars.copy_context().run, self._work) for _ in range(self.workers)]:
                     future.result()
         finally:
-            with db.engine.connect() as connection:  # what the run claimed and did not reach goes back
-                self._give_back(connection, self.claimed)
+            with db.engine.connect() as connection:  # what the run claimed, reached or not, goes back
+                self._give_back(connection, self.finished + self.claimed)
 
     def _work(self) -> None:
         with self.app.app_context(), db.engine.connect() as connection:
@@ -327,6 +328,7 @@ class _Drain:
                     return
                 state = self._advance(connection, claimed)
                 with self.lock:
+                    self.finished.append(claimed)
                     self.probing.discard(claimed.contract_id)
                     if state is not None and state.status == "REGISTERED":
                         self.registered += 1
@@ -357,8 +359,11 @@ class _Drain:
             return None
 
     def _claim(self, connection: Connection) -> bool:
-        """Claims up to one register per worker more; False when the database has none left for the run."""
+        """Claims up to one register per worker more, and gives back the claims of the registers advanced
+        since, in one transaction; False when the database has none left for the run."""
         statement = _CLAIM_REGISTERS[connection.dialect.name == "postgresql", self.register_ids is not None]
+        self._give_back(connection, self.finished, commit=False)
+        self.finished = []
         now = utcnow()
         rows = connection.execute(statement, {
             "now": now, "until": now + self.claim_for, "started": self.started, "batch": self.workers,
@@ -372,14 +377,15 @@ class _Drain:
         return True
 
     @staticmethod
-    def _give_back(connection: Connection, items: list["_Claimed"]) -> None:
+    def _give_back(connection: Connection, items: list["_Claimed"], commit: bool = True) -> None:
         for until in {item.until for item in items}:
             connection.execute(_RELEASE, {"register_ids": [item.id for item in items if item.until == until],
                                           "until": until})
-        connection.commit()
+        if commit:
+            connection.commit()
 
     def _advance(self, connection: Connection, claimed: "_Claimed") -> RegistrationState | None:
-        """Advances the claimed register and gives the claim back; None if it broke (logged)."""
+        """Advances the claimed register; None if it broke (logged)."""
         try:
             cash_register = _find(connection, claimed.store_code, claimed.cash_number)
             return _advance(connection, cash_register, hold_off=self.hold_off)
@@ -389,7 +395,6 @@ class _Drain:
             return None
         finally:
             connection.rollback()
-            self._give_back(connection, [claimed])
 
 
 class _Claimed(NamedTuple):
