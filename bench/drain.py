@@ -6,7 +6,7 @@
 2. API: 32 connections (wrk) registering new registers through SIS under gunicorn (--api=WORKERSxTHREADS,
    default 4×8 = 32 threads), each request one §1.3 call; the rate beside what the threads and the latency
    allow, min(32 connections, threads) × 10/s = 320/s. Target: ≥ 80 %. The same load with no latency
-   shows the CPU's own ceiling.
+   shows what the CPU and the database allow; how the workers took the connections shows the threads'.
 Usage:
     .venv/bin/python bench/drain.py [--database-url=postgresql+psycopg://postgres@127.0.0.1:5432/test_drain]
                                     [--levels=1:100,8:2000,16:2000] [--part=drain|api|both] [--api=4x8]
@@ -104,7 +104,7 @@ def api(app, stand: tuple[str, str], url: str, folder: Path, workers: int, threa
                              f"{busy:.2f} cores busy; connections per worker {spread}: "
                              f"{sum(min(n, threads) for n in spread)} served at once")
             else:
-                lines.append(f"API, same load, Stoloto at once: {rate:6.1f}/s (the CPU's ceiling); "
+                lines.append(f"API, same load, Stoloto at once: {rate:6.1f}/s (what CPU and database allow); "
                              f"server CPU {cpu_ms:.1f} ms per request, {busy:.2f} cores busy")
             print(lines[-1], flush=True)
     return lines
