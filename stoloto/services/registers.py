@@ -176,7 +176,7 @@ def finish_pending_report() -> "FinishReport":
 @dataclass
 class FinishReport:
     registered: int = 0  # registered now or before
-    waiting: int = 0     # still waiting; the list shows why
+    waiting: int = 0     # still waiting (the job: every register of an «Активный» contract); the list shows why
     not_active: int = 0  # left alone: their store has no contract, or it is not «Активный»
 
     def message(self) -> str:
@@ -273,8 +273,7 @@ _RELEASE = (update(_registers).where(_registers.c.id.in_(bindparam("register_ids
             .values(claimed_until=None))
 _STILL_WAITING = (select(func.count()).select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id)
                                                    .join(_contracts, _contracts.c.id == _stores.c.contract_id))
-                  .where(_contracts.c.status == ContractStatus.ACTIVE.value,
-                         or_(_registers.c.state == PENDING.value, _registers.c.contract_id != _stores.c.contract_id)))
+                  .where(_contracts.c.status == ContractStatus.ACTIVE.value, _registers.c.state == PENDING.value))
 _REGISTERED_AMONG = (select(func.count()).select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id))
                      .where(_registers.c.id.in_(bindparam("ids", expanding=True)),
                             _registers.c.state == REGISTERED.value, _registers.c.contract_id == _stores.c.contract_id))
