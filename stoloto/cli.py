@@ -13,6 +13,7 @@ from .services import users
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(terminals_group)
+    app.cli.add_command(registers_group)
     app.cli.add_command(stores_group)
     app.cli.add_command(keys_group)
     app.cli.add_command(backup_command)
@@ -101,6 +102,23 @@ def fetch_terminals_command() -> None:
     click.echo(f"Пакеты терминалов: {report}")
     if report.errors:
         sys.exit(1)
+
+
+@click.group("registers", cls=AppGroup, help="Кассы.")
+def registers_group() -> None:
+    pass
+
+
+@registers_group.command("finish", help="Один раз зарегистрировать ожидающие кассы, как фоновое задание.")
+def finish_registers_command() -> None:
+    from .register_lifecycle import REASON_LABELS
+    from .services import registers
+    report = registers.finish_pending_report()
+    waiting = registers.waiting_by_reason()
+    click.echo(f"Зарегистрировано касс: {report.registered}.")
+    click.echo(f"Ожидают регистрации: {sum(waiting.values())}.")
+    for reason, count in waiting.items():
+        click.echo(f"  {REASON_LABELS[reason]}: {count}")
 
 
 @click.group("stores", cls=AppGroup, help="Магазины.")

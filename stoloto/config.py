@@ -102,8 +102,9 @@ def build_config(overrides: dict | None = None) -> dict:
     behind_proxy = os.environ.get("SIS_BEHIND_PROXY", "0") == "1"
     config = {
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'sis.db'}",
-        # Threaded servers and the job share the pool; size it for a busy server, not the default 5.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 30},
+        # Threaded servers and the job share the pool; size it for a busy server, not the default 5, plus
+        # one connection for each of up to 64 workers of a run draining waiting registers (services/registers.py).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 30 + 64},
         "SECRET_KEY": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -205,6 +205,9 @@ class CashRegister(db.Model):
     stoloto_error_code: Mapped[str | None] = mapped_column(db.String(64))
     stoloto_error_message: Mapped[str | None] = mapped_column(db.Text)
     registered_at: Mapped[datetime | None]
+    # Set while a job run, «Зарегистрировать сейчас» or `registers finish` advances the register
+    # (services/registers.py claims it): no other run takes it until then, nor twice at once.
+    claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

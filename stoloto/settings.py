@@ -45,6 +45,7 @@ REFILL_THRESHOLD = "terminals.refill_threshold"
 JOB_INTERVAL = "jobs.interval_seconds"
 CONNECT_TIMEOUT = "http.connect_timeout"
 READ_TIMEOUT = "http.read_timeout"
+STOLOTO_CONCURRENCY = "stoloto.concurrency"
 SET_CENTRUM_URL = "set.centrum.url"
 CASH_API_TOKEN = "cash_api.token"
 
@@ -67,6 +68,9 @@ DEFINITIONS = [
     Definition(JOB_INTERVAL, "Интервал фоновых заданий, секунд", int, 30, check=_between(5, 86400)),
     Definition(CONNECT_TIMEOUT, "Таймаут соединения HTTP, секунд", float, 5.0, check=_between(0.1, 120)),
     Definition(READ_TIMEOUT, "Таймаут ответа HTTP, секунд", float, 30.0, check=_between(0.1, 600)),
+    Definition(STOLOTO_CONCURRENCY, "Одновременных запросов к Столото", int, 8,
+               "Сколько касс фоновое задание и «Зарегистрировать сейчас» регистрируют в Столото одновременно",
+               check=_between(1, 64)),
     Definition(SET_CENTRUM_URL, "Адрес сервера SET Centrum", str, "",
                "Откуда «Загрузка списка магазинов» читает магазины, например http://set-centrum:8080.",
                check=_url),

@@ -9,17 +9,25 @@ Every registration runs through here, so its statements are built once, at impor
 one connection with explicit commits: building them per call, and the ORM session around them,
 cost more than running them.
 """
+import contextvars
+import logging
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from flask import current_app
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from .. import audit, errors, signals
+from .. import audit, errors, settings, signals
 from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
-from ..models import CashRegister, Contract, Store, Terminal
+from ..models import CashRegister, Contract, Store, Terminal, utcnow
 from ..register_lifecycle import (
     API_REASONS,
     DETAILS,
@@ -40,6 +48,7 @@ STOLOTO_UNAVAILABLE, STOLOTO_REFUSED = Reason.STOLOTO_UNAVAILABLE, Reason.STOLOT
 # Stoloto says this number cannot be bound for us: retire it and take the next one.
 TERMINAL_REFUSED = {"TERMINAL_ALREADY_BOUND", "TERMINAL_UNKNOWN"}
 MAX_CLAIMS = 3
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -141,35 +150,33 @@ def current_state(store_code: str, cash_number: int) -> RegistrationState | None
     return None if cash_register is None or cash_register["id"] is None else _state(cash_register)
 
 
-def finish_pending(limit: int = 500) -> int:
+def finish_pending() -> int:
     """finish_pending_report(), as the count of registers registered."""
-    return finish_pending_report(limit).registered
+    return finish_pending_report().registered
 
 
-def finish_pending_report(limit: int = 500) -> "FinishReport":
+def finish_pending_report() -> "FinishReport":
     """The job: finishes waiting registers and re-registers those whose store moved to another contract.
 
     Only registers whose store's contract is active: the others cannot move on, and rewriting them
     on every run would only churn the database. A store moved to a contract that is not active yet
     keeps its registers working under the old one until the new one is.
 
-    Once Stoloto fails for a contract, the run skips that contract's other registers. They are the
-    next run's first (the longest waiting go first).
+    «Одновременных запросов к Столото» registers at a time, the longest waiting first, each once
+    per run, for as long as the job interval: then the next run goes on. Once Stoloto fails for a
+    contract, the run leaves that contract's other registers to the next run.
     """
-    moved = CashRegister.contract_id != Store.contract_id
-    query = (select(Store.code, CashRegister.cash_number, Store.contract_id).join(Store)
-             .join(Contract, Contract.id == Store.contract_id)
-             .where(Contract.status == ContractStatus.ACTIVE.value, or_(CashRegister.state == PENDING.value, moved))
-             .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at)
-             .limit(limit))
+    run = _Drain(deadline=time.monotonic() + settings.get(settings.JOB_INTERVAL))
+    run.go()
     with db.engine.connect() as connection:
-        return _finish_each(connection, connection.execute(query).all())
+        waiting = connection.execute(_STILL_WAITING).scalar_one()
+    return FinishReport(registered=run.registered, waiting=waiting)
 
 
 @dataclass
 class FinishReport:
     registered: int = 0  # registered now or before
-    waiting: int = 0     # still waiting; the list shows why
+    waiting: int = 0     # still waiting (the job: every register of an «Активный» contract); the list shows why
     not_active: int = 0  # left alone: their store has no contract, or it is not «Активный»
 
     def message(self) -> str:
@@ -177,6 +184,15 @@ class FinishReport:
         if self.not_active:
             parts.append(f"не тронуто {self.not_active} (договор магазина не «Активный»)")
         return "Регистрация касс: " + ", ".join(parts) + "."
+
+
+def waiting_by_reason() -> dict[str, int]:
+    """Every register still waiting, counted by reason (one recorded before Stoloto was asked: contract not active)."""
+    reason = func.coalesce(_registers.c.reason, CONTRACT_NOT_ACTIVE.value)
+    with db.engine.connect() as connection:
+        rows = connection.execute(select(reason, func.count()).where(_registers.c.state == PENDING.value)
+                                  .group_by(reason)).all()
+    return {Reason(code): count for code, count in sorted(rows, key=lambda row: list(Reason).index(row[0]))}
 
 
 def parse_ids(values) -> list[int]:
@@ -191,41 +207,201 @@ def parse_ids(values) -> list[int]:
 def finish_now(register_ids: list[int], actor: str) -> FinishReport:
     """«Зарегистрировать сейчас» in «Кассы»: what the job does, for the ticked registers, at once.
 
-    A person asked, so Stoloto is asked even while the API holds it off. As in the job, registers
-    of a store whose contract is not active are left alone, and a contract that Stoloto fails for
-    is asked once.
+    A person asked, so Stoloto is asked even while the API holds it off, and with no time limit. As
+    in the job, registers of a store whose contract is not active are left alone, the registers go
+    «Одновременных запросов к Столото» at a time, and a contract that Stoloto fails for is asked once.
     """
-    query = (select(Store.code, CashRegister.cash_number, Store.contract_id, Contract.status, CashRegister.id)
+    query = (select(CashRegister.id, Contract.status)
              .select_from(CashRegister).join(Store).outerjoin(Contract, Contract.id == Store.contract_id)
-             .where(CashRegister.id.in_(register_ids)).order_by(CashRegister.id))
+             .where(CashRegister.id.in_(register_ids)))
     with db.engine.connect() as connection:
         rows = connection.execute(query).all()
-        active = [row[:3] for row in rows if row.status == ContractStatus.ACTIVE.value]
-        report = _finish_each(connection, active)
-        report.not_active = len(rows) - len(active)
+    active = [row.id for row in rows if row.status == ContractStatus.ACTIVE.value]
+    if active:
+        _Drain(register_ids=active).go()
+    with db.engine.connect() as connection:
+        registered = connection.execute(_REGISTERED_AMONG, {"ids": active}).scalar_one() if active else 0
+        report = FinishReport(registered=registered, waiting=len(active) - registered,
+                              not_active=len(rows) - len(active))
         audit.record_in(connection, actor, "cash_register", None, "Регистрация касс вручную",
                         details=report.message(), object_ids=[row.id for row in rows])
         connection.commit()
     return report
 
 
-def _finish_each(connection: Connection, rows) -> FinishReport:
-    """Advances each (store code, cash number, contract id); once Stoloto fails for a contract, the
-    contract's other registers are skipped: a hanging Stoloto would hold the loop for a read timeout
-    per register."""
-    report, failing = FinishReport(), set()
-    for store_code, cash_number, contract_id in rows:
-        if contract_id in failing:
-            report.waiting += 1
-            continue
-        state = _advance(connection, _find(connection, store_code, cash_number))
-        if state.status == "REGISTERED":
-            report.registered += 1
-        else:
-            report.waiting += 1
-            if state.reason == STOLOTO_UNAVAILABLE:  # unanswered or refused: the API names both so
-                failing.add(contract_id)
-    return report
+def _due(postgresql: bool, by_ids: bool):
+    """The longest waiting registers a run may take now (up to `batch`): the store's contract is «Активный»,
+    the register waits or must move to that contract, no run holds it, this run has not tried it yet, and
+    its contract is not one this run leaves alone. PostgreSQL skips rows another run is claiming this instant."""
+    due = (select(_registers.c.id)
+           .select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id)
+                        .join(_contracts, _contracts.c.id == _stores.c.contract_id))
+           .where(_contracts.c.status == ContractStatus.ACTIVE.value,
+                  or_(_registers.c.state == PENDING.value, _registers.c.contract_id != _stores.c.contract_id),
+                  or_(_registers.c.claimed_until.is_(None), _registers.c.claimed_until < bindparam("now")),
+                  or_(_registers.c.last_attempt_at.is_(None), _registers.c.last_attempt_at < bindparam("started")),
+                  _stores.c.contract_id.not_in(bindparam("skip_contracts", expanding=True)))
+           .order_by(*_OLDEST_FIRST)
+           .limit(bindparam("batch")))
+    if by_ids:
+        due = due.where(_registers.c.id.in_(bindparam("ids", expanding=True)))
+    if postgresql:
+        due = due.with_for_update(skip_locked=True, of=_registers)
+    return due
+
+
+_OLDEST_FIRST = (_registers.c.last_attempt_at.is_not(None), _registers.c.last_attempt_at, _registers.c.id)
+
+
+def _claim_registers_statement(postgresql: bool, by_ids: bool):
+    """Claims the next due registers for a run in one statement (on SQLite the one writer makes it atomic)."""
+    store_of = select(_stores.c.code, _stores.c.contract_id).where(_stores.c.id == _registers.c.store_id)
+    return (update(_registers)
+            .where(_registers.c.id.in_(_due(postgresql, by_ids)),
+                   or_(_registers.c.claimed_until.is_(None), _registers.c.claimed_until < bindparam("now")))
+            .values(claimed_until=bindparam("until"))
+            .returning(_registers.c.id, _registers.c.cash_number,
+                       store_of.with_only_columns(_stores.c.code).scalar_subquery().label("store_code"),
+                       store_of.with_only_columns(_stores.c.contract_id).scalar_subquery().label("contract_id"),
+                       _registers.c.last_attempt_at))
+
+
+_CLAIM_REGISTERS = {(postgresql, by_ids): _claim_registers_statement(postgresql, by_ids)
+                    for postgresql in (False, True) for by_ids in (False, True)}
+_RELEASE = (update(_registers).where(_registers.c.id.in_(bindparam("register_ids", expanding=True)),
+                                     _registers.c.claimed_until == bindparam("until"))
+            .values(claimed_until=None))
+_STILL_WAITING = (select(func.count()).select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id)
+                                                   .join(_contracts, _contracts.c.id == _stores.c.contract_id))
+                  .where(_contracts.c.status == ContractStatus.ACTIVE.value, _registers.c.state == PENDING.value))
+_REGISTERED_AMONG = (select(func.count()).select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id))
+                     .where(_registers.c.id.in_(bindparam("ids", expanding=True)),
+                            _registers.c.state == REGISTERED.value, _registers.c.contract_id == _stores.c.contract_id))
+
+
+class _Drain:
+    """One run over waiting registers: «Одновременных запросов к Столото» workers, each in its own app
+    context with its own connection, advance the registers the run claimed, oldest first.
+
+    The run claims as many registers at once as it has workers and hands them out one by one. A
+    contract's first register in the run is its probe: until Stoloto has answered it, the contract's
+    other registers wait, so a contract that fails (or hangs until the read timeout) is asked once and
+    holds one worker, not all of them; after a failure the run gives its other registers back.
+    """
+
+    def __init__(self, deadline: float | None = None, register_ids: list[int] | None = None,
+                 hold_off: bool = False):
+        self.app = current_app._get_current_object()
+        self.deadline, self.register_ids, self.hold_off = deadline, register_ids, hold_off
+        self.workers = settings.get(settings.STOLOTO_CONCURRENCY)
+        if register_ids is not None:
+            self.workers = min(self.workers, len(register_ids))
+        # A claim outlives the longest a register can take (a few calls to the read timeout), so a crashed
+        # run's registers are taken again later, and never while this run still works on them.
+        call = settings.get(settings.CONNECT_TIMEOUT) + settings.get(settings.READ_TIMEOUT)
+        self.claim_for = timedelta(seconds=MAX_CLAIMS * call + 60)
+        self.started = utcnow()
+        self.lock = threading.Condition()
+        self.claimed: list[_Claimed] = []  # claimed, not handed out yet; oldest first
+        self.finished: list[_Claimed] = []  # advanced: their claims go back with the next claim's commit
+        self.exhausted = False           # the database has nothing more for this run
+        self.answered: set[int] = set()  # contracts Stoloto answered in this run: no probe needed
+        self.probing: set[int] = set()   # contracts whose probe is under way
+        self.failing: set[int] = set()   # contracts left to the next run
+        self.registered = 0
+
+    def go(self) -> None:
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="sis-drain") as pool:
+                for future in [pool.submit(contextvars.copy_context().run, self._work) for _ in range(self.workers)]:
+                    future.result()
+        finally:
+            with db.engine.connect() as connection:  # what the run claimed, reached or not, goes back
+                self._give_back(connection, self.finished + self.claimed)
+
+    def _work(self) -> None:
+        with self.app.app_context(), db.engine.connect() as connection:
+            while True:
+                claimed = self._next(connection)
+                if claimed is None:
+                    return
+                state = self._advance(connection, claimed)
+                with self.lock:
+                    self.finished.append(claimed)
+                    self.probing.discard(claimed.contract_id)
+                    if state is not None and state.status == "REGISTERED":
+                        self.registered += 1
+                    if state is None or state.reason == STOLOTO_UNAVAILABLE:  # unanswered or refused
+                        self.failing.add(claimed.contract_id)
+                    else:
+                        self.answered.add(claimed.contract_id)
+                    self.lock.notify_all()
+
+    def _next(self, connection: Connection) -> "_Claimed | None":
+        """The next register to advance, or None when the run is over for this worker."""
+        with self.lock:
+            while self.deadline is None or time.monotonic() < self.deadline:
+                given_back = [item for item in self.claimed if item.contract_id in self.failing]
+                if given_back:
+                    self._give_back(connection, given_back)
+                    self.claimed = [item for item in self.claimed if item.contract_id not in self.failing]
+                for index, item in enumerate(self.claimed):
+                    if item.contract_id not in self.probing:
+                        if item.contract_id not in self.answered:
+                            self.probing.add(item.contract_id)
+                        return self.claimed.pop(index)
+                if not self.exhausted and self._claim(connection):
+                    continue
+                if not self.probing:
+                    return None
+                self.lock.wait(timeout=1.0)  # a probe's answer lets its contract's registers go
+            return None
+
+    def _claim(self, connection: Connection) -> bool:
+        """Claims up to one register per worker more, and gives back the claims of the registers advanced
+        since, in one transaction; False when the database has none left for the run."""
+        statement = _CLAIM_REGISTERS[connection.dialect.name == "postgresql", self.register_ids is not None]
+        self._give_back(connection, self.finished, commit=False)
+        self.finished = []
+        now = utcnow()
+        rows = connection.execute(statement, {
+            "now": now, "until": now + self.claim_for, "started": self.started, "batch": self.workers,
+            "skip_contracts": sorted(self.failing | self.probing), "ids": self.register_ids or []}).all()
+        connection.commit()
+        if not rows:
+            self.exhausted = not self.probing  # a probe's contract may still have registers to give
+            return False
+        rows.sort(key=lambda row: (row.last_attempt_at is not None, row.last_attempt_at or now, row.id))
+        self.claimed += [_Claimed(*row[:4], until=now + self.claim_for) for row in rows]
+        return True
+
+    @staticmethod
+    def _give_back(connection: Connection, items: list["_Claimed"], commit: bool = True) -> None:
+        for until in {item.until for item in items}:
+            connection.execute(_RELEASE, {"register_ids": [item.id for item in items if item.until == until],
+                                          "until": until})
+        if commit:
+            connection.commit()
+
+    def _advance(self, connection: Connection, claimed: "_Claimed") -> RegistrationState | None:
+        """Advances the claimed register; None if it broke (logged)."""
+        try:
+            cash_register = _find(connection, claimed.store_code, claimed.cash_number)
+            return _advance(connection, cash_register, hold_off=self.hold_off)
+        except Exception:  # one register must not end the run; the contract is left to the next one
+            log.exception("cash register %s of store %s could not be advanced", claimed.cash_number,
+                          claimed.store_code)
+            return None
+        finally:
+            connection.rollback()
+
+
+class _Claimed(NamedTuple):
+    id: int
+    cash_number: int
+    store_code: str
+    contract_id: int
+    until: datetime
 
 
 def _find(connection: Connection, store_code: str, cash_number: int) -> dict | None:

@@ -68,6 +68,7 @@ INN_RE = re.compile(r"^(\d{10}|\d{12})$")
 DIGITS_RE = re.compile(r"^\d{1,20}$")
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
 
+MAX_LATENCY_MS = 60_000  # the stand's --latency-ms and POST /control/latency
 GARBAGE_BODY = b"<<stand fault: this is not JSON>> {\"status\": "
 HTML_502_BODY = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -397,6 +398,9 @@ class BackgroundServer:
 
 
 KEEP_ALIVE_CONNECTIONS = 256
+# Calls answered at once: with --latency-ms each one holds a thread that long, and SIS may call with up to
+# 64 at a time («Одновременных запросов к Столото»).
+STAND_THREADS = 64
 
 
 class KeepAliveServer(BackgroundServer):
@@ -419,7 +423,7 @@ class KeepAliveServer(BackgroundServer):
     def bind(self) -> None:
         from cheroot import wsgi
         from cheroot.ssl.builtin import BuiltinSSLAdapter
-        server = wsgi.Server((self.host, self.port), self._wsgi, numthreads=16, shutdown_timeout=1)
+        server = wsgi.Server((self.host, self.port), self._wsgi, numthreads=STAND_THREADS, shutdown_timeout=1)
         # cheroot keeps only 10 idle connections open by default and closes the rest after each answer,
         # so a busier client would pay a mutual-TLS handshake per call.
         server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
@@ -1112,6 +1116,8 @@ def install_request_hooks(app: Flask, stand: StolotoStand) -> None:
         if endpoint not in API_ENDPOINTS:
             return None
         stand.backend.calls[endpoint] += 1
+        if stand.latency_ms:  # a remote Stoloto: every §1 call takes this long, faults included
+            time.sleep(stand.latency_ms / 1000)
         fault = stand.faults.take(endpoint)
         if fault is None:
             return None
@@ -1235,9 +1241,15 @@ def add_control_routes(app: Flask, stand: StolotoStand) -> None:
 
     add_fault_routes(app, stand.faults, parse_stand_fault)
 
+    @app.post("/control/latency")
+    def control_latency() -> Response:
+        stand.latency_ms = int_field(read_json_object(), "ms", 0, MAX_LATENCY_MS)
+        return json_response(200, {"latency_ms": stand.latency_ms})
+
     @app.get("/control/state")
     def control_state() -> Response:
-        return json_response(200, {**backend.state(), "tls": stand.tls, "faults": stand.faults.pending()})
+        return json_response(200, {**backend.state(), "tls": stand.tls, "latency_ms": stand.latency_ms,
+                                   "faults": stand.faults.pending()})
 
     @app.post("/control/reset")
     def control_reset() -> Response:
@@ -1296,8 +1308,10 @@ class StolotoStand(ServedStand):
 
     def __init__(self, data_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, tls: bool = True,
                  auto_confirm: bool | None = None, auto_register: bool | None = None,
-                 keep_alive: bool = False) -> None:
+                 keep_alive: bool = False, latency_ms: int = 0) -> None:
         self.data_dir = Path(data_dir)
+        # Added to every §1 answer, so a benchmark or the demo plays a remote Stoloto; reset returns to it.
+        self.latency_ms = self._initial_latency_ms = latency_ms
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.host = host
         self.tls = tls
@@ -1353,6 +1367,7 @@ class StolotoStand(ServedStand):
         """Forget contracts, keys, terminals, bindings and faults; the CA and number sequences stay."""
         self.backend.reset()
         self.faults.clear()
+        self.latency_ms = self._initial_latency_ms
         for name in self._initial_flags:
             self.backend.set_flag(name, bool(self._initial_flags[name]))
 
@@ -1382,10 +1397,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-tls", dest="tls", action="store_false",
                         help="plain HTTP, the body's contract_number is trusted (tests only)")
     parser.add_argument("--quiet", action="store_true", help="no line per request (benchmarks)")
+    parser.add_argument("--latency-ms", type=_latency, default=0, metavar="MS",
+                        help=f"answer every §1 call after MS milliseconds (0–{MAX_LATENCY_MS}), as a remote Stoloto")
     args = parser.parse_args(argv)
     configure_cli(args.quiet)
     StolotoStand(args.data_dir, host=args.host, port=args.port, tls=args.tls, auto_confirm=args.auto_confirm,
-                 auto_register=args.auto_register, keep_alive=args.keep_alive).serve_forever()
+                 auto_register=args.auto_register, keep_alive=args.keep_alive,
+                 latency_ms=args.latency_ms).serve_forever()
+
+
+def _latency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_LATENCY_MS:
+        raise argparse.ArgumentTypeError(f"an integer from 0 to {MAX_LATENCY_MS}")
+    return value
 
 
 if __name__ == "__main__":

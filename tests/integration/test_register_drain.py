@@ -1,0 +1,233 @@
+"""Draining waiting registers concurrently (issue 14): the job, «Зарегистрировать сейчас», `registers finish`.
+
+Each register is claimed by one run at a time; a contract that fails is asked once and the others go on.
+"""
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from jobs.registers import finish_pending_registrations
+from stoloto import settings
+from stoloto.extensions import db
+from stoloto.models import CashRegister, Contract, RegistrationAttempt, Store, Terminal
+from stoloto.services import contracts, registers, terminals
+from stoloto.services.contracts import ContractInput
+from tests.integration.test_bad_input_panel import FORBIDDEN
+from tests.integration.test_cash_register_api import store
+from tests.integration.test_processes import ROOT, activated_contract, wait_for
+
+CONCURRENCY = settings.STOLOTO_CONCURRENCY
+
+
+def stocked_contract(stand, number: str, terminals_wanted: int) -> int:
+    """An «Активный» contract with at least `terminals_wanted` free numbers."""
+    settings.save({settings.BATCH_SIZE: 1000, settings.REFILL_THRESHOLD: terminals_wanted}, "t")
+    contract_id = activated_contract(stand, number)
+    while terminals.pool_counts(contract_id).get("free", 0) < terminals_wanted:
+        terminals.fetch_due_batches()
+    return contract_id
+
+
+def waiting_registers(contract_id: int | None, store_code: str, count: int) -> list[int]:
+    """`count` registers of a new store that asked before its contract was «Активный»: they wait for the job."""
+    store_id = store(store_code, contract_id)
+    rows = [CashRegister(store_id=store_id, cash_number=n, contract_id=contract_id, state="pending",
+                         reason="CONTRACT_NOT_ACTIVE") for n in range(1, count + 1)]
+    db.session.add_all(rows)
+    db.session.commit()
+    return [row.id for row in rows]
+
+
+def set_latency(stand, ms: int) -> dict:
+    response = requests.post(stand.url + "/control/latency", json={"ms": ms}, verify=stand.ca_path, timeout=10)
+    return {"status": response.status_code, **response.json()}
+
+
+def registered_each_once(app, stand, contract_number: str, expected: int) -> None:
+    """Every register holds its own number, bound at Stoloto to exactly it, and moved to «registered» once."""
+    with app.app_context():
+        rows = db.session.execute(select(Store.code, CashRegister.cash_number, Terminal.number, CashRegister.state)
+                                  .join(Store).join(Terminal, Terminal.id == CashRegister.terminal_id)).all()
+        moves = Counter(db.session.scalars(select(RegistrationAttempt.cash_register_id)
+                                           .where(RegistrationAttempt.state == "registered")))
+        claimed = db.session.scalar(select(func.count()).where(CashRegister.claimed_until.is_not(None)))
+    assert len(rows) == expected and {row.state for row in rows} == {"registered"}
+    assert len({row.number for row in rows}) == expected  # no number twice
+    assert len(moves) == expected and set(moves.values()) == {1}  # no register advanced twice
+    assert claimed == 0  # every claim was given back
+    bindings = [b for b in stand.state()["bindings"] if b["contract_number"] == contract_number]
+    assert sorted((b["terminal_number"], b["store_code"], b["cash_number"]) for b in bindings) == \
+        sorted((row.number, row.code, row.cash_number) for row in rows)
+    assert stand.state()["executed"]["registration"] == expected  # Stoloto was asked once per register
+
+
+@pytest.mark.parametrize("runs", [2, 3])
+def test_job_runs_in_parallel_never_advance_a_register_twice(app, stand, runs):
+    with app.app_context():
+        contract_id = stocked_contract(stand, "DRAIN-1", 60)
+        waiting_registers(contract_id, "301", 60)
+        settings.save({CONCURRENCY: 4}, "t")
+    assert set_latency(stand, 20)["status"] == 200  # calls overlap: the runs meet on the same registers
+    reports, failures = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                reports.append(registers.finish_pending_report())
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    set_latency(stand, 0)
+    assert failures == []
+    assert sum(report.registered for report in reports) == 60  # each register counted by the one run that took it
+    registered_each_once(app, stand, "DRAIN-1", 60)
+
+
+def test_one_run_drains_a_backlog_larger_than_a_batch_at_once(app, stand):
+    """Not a fixed 500 a run, nor one register at a time: the whole backlog in one run."""
+    with app.app_context():
+        contract_id = stocked_contract(stand, "DRAIN-2", 520)
+        waiting_registers(contract_id, "302", 520)
+        settings.save({CONCURRENCY: 16}, "t")
+        report = registers.finish_pending_report()
+    assert (report.registered, report.waiting) == (520, 0)
+    registered_each_once(app, stand, "DRAIN-2", 520)
+
+
+def test_a_failing_contract_does_not_hold_the_others(app, stand):
+    with app.app_context():
+        failing = stocked_contract(stand, "FAIL-1", 5)
+        healthy = stocked_contract(stand, "OK-1", 5)
+        waiting_registers(failing, "311", 5)  # the oldest: the run takes them first
+        waiting_registers(healthy, "312", 5)
+        # Its key no longer opens (the certificate, re-saved, makes SIS open the key again).
+        db.session.execute(db.update(Contract).where(Contract.id == failing)
+                           .values(private_key_encrypted=b"\x00" * 64,
+                                   certificate_pem=Contract.certificate_pem + "\n"))
+        db.session.commit()
+        settings.save({CONCURRENCY: 8}, "t")
+        report = registers.finish_pending_report()
+        attempted = dict(db.session.execute(select(Store.code, func.count()).select_from(CashRegister).join(Store)
+                                            .where(CashRegister.last_error.is_not(None)).group_by(Store.code)).all())
+        states = Counter(map(tuple, db.session.execute(select(Store.code, CashRegister.state).join(Store)).all()))
+    assert (report.registered, report.waiting) == (5, 5)
+    assert states == {("312", "registered"): 5, ("311", "pending"): 5}
+    assert attempted == {"311": 1}  # the failing contract was tried once, then left to the next run
+
+
+def test_the_job_asks_a_failing_stoloto_once_per_contract(app, stand):
+    with app.app_context():
+        first = stocked_contract(stand, "DOWN-A", 4)
+        second = stocked_contract(stand, "DOWN-B", 4)
+        waiting_registers(first, "321", 4)
+        waiting_registers(second, "322", 4)
+        settings.save({CONCURRENCY: 8}, "t")
+    stand.fault("registration", "html502", count=2)
+    calls = stand.calls("registration")
+    with app.app_context():
+        finish_pending_registrations()
+    assert stand.calls("registration") == calls + 2
+    with app.app_context():
+        assert registers.finish_pending_report().registered == 8
+
+
+def test_registers_finish_prints_what_it_did_and_what_still_waits(app, stand):
+    with app.app_context():
+        active = stocked_contract(stand, "CLI-R", 3)
+        not_active = contracts.create_contract(ContractInput(number="CLI-N", contract_date="15.01.2026",
+                                                             agent_inn="7707083893"), "t").id
+        waiting_registers(active, "331", 3)
+        waiting_registers(not_active, "332", 2)
+    result = app.test_cli_runner().invoke(args=["registers", "finish"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "Зарегистрировано касс: 3.",
+        "Ожидают регистрации: 2.",
+        "  Договор не активен: 2",
+    ]
+    again = app.test_cli_runner().invoke(args=["registers", "finish"])
+    assert again.output.splitlines()[0] == "Зарегистрировано касс: 0."
+
+
+def test_registering_ticked_registers_now_registers_each_once(app, stand, web):
+    with app.app_context():
+        contract_id = stocked_contract(stand, "NOW-C", 30)
+        ids = waiting_registers(contract_id, "341", 30)
+        settings.save({CONCURRENCY: 8}, "t")
+    operator = web("operator")
+    done = operator.post("/registers/action/", {"action": "finish", "rowid": [str(i) for i in ids]},
+                         follow_redirects=True)
+    assert "Регистрация касс: зарегистрировано 30, ожидают 0." in done.get_data(as_text=True)
+    registered_each_once(app, stand, "NOW-C", 30)
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("0", "Допустимые значения: от 1 до 64."),
+    ("65", "Допустимые значения: от 1 до 64."),
+    ("восемь", "Введите целое число."),
+    ("", "Введите целое число."),
+])
+def test_concurrency_setting_is_checked(app, web, typed, message):
+    admin = web("admin")
+    page = admin.get("/settings/").get_data(as_text=True)
+    assert "Одновременных запросов к Столото" in page
+    response = admin.post("/settings/", {CONCURRENCY: typed})
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    with app.app_context():
+        assert settings.get(CONCURRENCY) == 8
+
+
+def test_concurrency_setting_with_a_nul_byte_is_refused(app, web):
+    admin = web("admin")
+    response = admin.post("/settings/", {CONCURRENCY: "1\x006"})
+    assert response.status_code == 400 and FORBIDDEN in response.get_data(as_text=True)
+    saved = admin.post("/settings/", {CONCURRENCY: "16"}, follow_redirects=True)
+    assert "Настройки сохранены: «Одновременных запросов к Столото»" in saved.get_data(as_text=True)
+    with app.app_context():
+        assert settings.get(CONCURRENCY) == 16
+
+
+def test_stand_latency_is_set_at_run_time_and_checked(stand):
+    assert set_latency(stand, 150) == {"status": 200, "latency_ms": 150}
+    assert stand.state()["latency_ms"] == 150
+    for bad in (-1, 60001, "100", True, None):
+        answer = set_latency(stand, bad)
+        assert answer["status"] == 400 and answer["error"]["fields"] == ["ms"], bad
+    assert stand.state()["latency_ms"] == 150
+    stand.post("/control/reset")
+    assert stand.state()["latency_ms"] == 0  # the latency it was started with
+
+
+def test_stand_started_with_a_latency_reports_it_and_refuses_a_bad_one(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--latency-ms", "-5"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--latency-ms: an integer from 0 to 60000" in bad.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stand = subprocess.Popen([sys.executable, "-m", "stoloto.stands.stoloto_stand", "--no-tls", "--quiet",
+                              "--port", str(port), "--data-dir", str(tmp_path), "--latency-ms", "250"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/control/state"
+    try:
+        def answers() -> bool:
+            try:
+                return requests.get(url, timeout=2).ok
+            except requests.RequestException:
+                return False
+        wait_for(answers, 30, "the stand to start")
+        assert requests.get(url, timeout=2).json()["latency_ms"] == 250
+    finally:
+        stand.terminate()
+        stand.wait(10)
