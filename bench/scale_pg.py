@@ -8,14 +8,13 @@
 EXPLAINs the job's selection of waiting registers, imports 100,000 new SET shops beside a raw COPY of
 the same rows, then serves the same pages and the import from one gunicorn worker and reports its RSS.
 """
-import os
 import re
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -52,7 +51,7 @@ def copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
 def generate(database_url: str, folder: Path) -> None:
     started = time.perf_counter()
     app = _setup.make_app(database_url, folder)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with app.app_context():
         from stoloto.extensions import db
         from stoloto.services import users
@@ -207,6 +206,9 @@ def measure_import(app, set_url: str) -> bool:
     with app.app_context():
         settings.save({settings.SET_CENTRUM_URL: set_url}, "bench")
         started = time.perf_counter()
+        stores.setcentrum_client().shops()
+        fetch = time.perf_counter() - started
+        started = time.perf_counter()
         added = stores.import_from_set("bench")
         elapsed = time.perf_counter() - started
         assert added == NEW_SHOPS, added
@@ -227,7 +229,8 @@ def measure_import(app, set_url: str) -> bool:
     ratio = elapsed / raw
     met = elapsed <= 5 and ratio <= 3
     print(f"import of {NEW_SHOPS} new SET shops into {STORES}: {elapsed:.2f} s; raw COPY of the same rows "
-          f"{raw:.2f} s → {ratio:.1f}× (target: ≤ 5 s and ≤ 3× raw) {'met' if met else 'NOT met'}")
+          f"{raw:.2f} s → {ratio:.1f}× (HTTP fetch and parse alone {fetch:.2f} s)\n"
+          f"  target: ≤ 5 s and ≤ 3× raw: {'met' if met else 'NOT met'}")
     return met
 
 
@@ -277,9 +280,13 @@ def worker_pids(master: int) -> list[int]:
     return [int(pid) for pid in children]
 
 
+SET_PORT = 5392
+
+
 def set_stand():
-    from stoloto.stands.setcentrum_stand import SetCentrumStand
-    return SetCentrumStand(shops=STORES + NEW_SHOPS, start_number=FIRST_CODE).start()
+    """SET Centrum in its own process, as in production: its serving does not share the import's CPU time."""
+    return _setup.process([sys.executable, "-m", "stoloto.stands.setcentrum_stand", "--port", str(SET_PORT),
+                           "--shops", str(STORES + NEW_SHOPS), "--start", str(FIRST_CODE)])
 
 
 def measure(database_url: str, folder: Path) -> None:
@@ -288,13 +295,17 @@ def measure(database_url: str, folder: Path) -> None:
     app = _setup.open_app(database_url, folder)
     met = measure_pages(app)
     met &= explain_job(app)
-    stand = set_stand()
-    try:
-        met &= measure_import(app, stand.url)
-        rss = gunicorn_rss(database_url, folder, stand.url)
-    finally:
-        stand.stop()
-        remove_new_shops(app)
+    if "--pages-only" in sys.argv:
+        return
+    set_url = f"http://127.0.0.1:{SET_PORT}"
+    with set_stand():
+        _setup.wait_http(set_url + "/api/v1/shops", seconds=60)
+        try:
+            if "--pages-only" not in sys.argv:
+                met &= measure_import(app, set_url)
+            rss = gunicorn_rss(database_url, folder, set_url)
+        finally:
+            remove_new_shops(app)
     print(f"gunicorn worker peak RSS: {rss:.0f} MB (target: under 200 MB)")
     met &= rss < 200
     print("all targets met" if met else "some targets NOT met")

@@ -95,14 +95,33 @@ def _insert_new(shops: list[Shop], actor: str) -> int:
     rows = [{"code": shop.code, "name": store_name(shop.code), "address": shop.address, "source": SOURCE_SET,
              "created_at": now, "updated_at": now}
             for shop in shops if shop.code not in known]
-    # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
-    # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
-    for start in range(0, len(rows), INSERT_CHUNK):
-        db.session.execute(insert(Store.__table__), rows[start:start + INSERT_CHUNK])
+    if db.session.connection().dialect.name == "postgresql":
+        _copy(rows)
+    else:
+        # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
+        # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
+        for start in range(0, len(rows), INSERT_CHUNK):
+            db.session.execute(insert(Store.__table__), rows[start:start + INSERT_CHUNK])
     audit.record(actor, "store", None, ACTION_IMPORT,
                  details=f"{loaded_message(len(rows))}; в SET Centrum {plural.stores(len(shops))}")
     db.session.commit()
     return len(rows)
+
+
+def _copy(rows: list[dict]) -> None:
+    """PostgreSQL's COPY into stores, in the session's transaction: 100,000 stores in a third of the time
+    multi-row INSERTs take. A code someone else added meanwhile raises IntegrityError, as an INSERT would."""
+    connection = db.session.connection()
+    columns = ("code", "name", "address", "source", "created_at", "updated_at")
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {Store.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[column] for column in columns])
+    except connection.dialect.loaded_dbapi.IntegrityError as error:
+        raise IntegrityError("COPY stores", None, error) from None
+    finally:
+        cursor.close()
 
 
 # --- manual entry -------------------------------------------------------------------------------
