@@ -15,6 +15,7 @@ from stoloto.services import contracts, stores
 from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .formatters import datetime_formatter, in_zone
+from .large_lists import LargeListMixin
 from .security import (
     SecureModelView,
     actor,
@@ -68,7 +69,7 @@ def _source_formatter(view, context, model, name):
     return SOURCE_LABELS.get(model.source, model.source)
 
 
-class StoreView(SecureModelView):
+class StoreView(LargeListMixin, SecureModelView):
     help_anchor = "магазины"  # its section of «Справка» (docs/admin-guide.ru.md)
     list_template = "admin/stores/list.html"
     can_view_details = True
