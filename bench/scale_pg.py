@@ -167,34 +167,40 @@ def measure_pages(app) -> bool:
 
 
 def explain_job(app) -> bool:
-    """EXPLAIN of the job's selection of waiting registers, as services.registers builds it."""
+    """EXPLAIN ANALYZE of the job's selection of waiting registers: services.registers.waiting_selection() when
+    it exists, else the shape ix_cash_registers_waiting (migration 0009) serves."""
     from stoloto.extensions import db
     from stoloto.services import registers
     with app.app_context():
-        query = registers.waiting_selection() if hasattr(registers, "waiting_selection") else None
-        if query is None:
-            print("job selection: services.registers.waiting_selection() is missing; EXPLAIN of the query "
-                  "finish_pending_report() runs today")
-            query = _todays_job_query()
+        if hasattr(registers, "waiting_selection"):
+            query, source = registers.waiting_selection(500), "services.registers.waiting_selection(500)"
+        else:
+            query, source = _indexed_job_query(), "the shape ix_cash_registers_waiting serves"
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         plan = "\n".join(db.session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}")).scalars())
-    print(plan)
+        db.session.rollback()  # FOR UPDATE … SKIP LOCKED took the rows
+    print(f"job selection, {source}:\n{compiled}\n{plan}")
     full_scan = "Seq Scan on cash_registers" in plan
     print(f"job selection: {'FULL SCAN of cash_registers' if full_scan else 'no full scan of cash_registers'} "
           "(target: an index, never a full scan)")
     return not full_scan
 
 
-def _todays_job_query():
-    from sqlalchemy import or_, select
+def _indexed_job_query():
+    """Waiting registers of «Активный» contracts, never tried first, then the longest waiting, claimed for a run.
+
+    A register whose store moved to another contract is not in it: `cash_registers.contract_id <>
+    stores.contract_id` compares two tables, which no index of one serves (the job's OR of it read every row).
+    """
+    from sqlalchemy import select
 
     from stoloto.lifecycle import ContractStatus
     from stoloto.models import CashRegister, Contract, Store
-    moved = CashRegister.contract_id != Store.contract_id
-    return (select(Store.code, CashRegister.cash_number, Store.contract_id).join(Store)
-            .join(Contract, Contract.id == Store.contract_id)
-            .where(Contract.status == ContractStatus.ACTIVE.value, or_(CashRegister.state == "pending", moved))
-            .order_by(CashRegister.last_attempt_at.is_not(None), CashRegister.last_attempt_at).limit(500))
+    return (select(CashRegister.id, Store.code, CashRegister.cash_number, Store.contract_id)
+            .join(Store, Store.id == CashRegister.store_id).join(Contract, Contract.id == Store.contract_id)
+            .where(CashRegister.state == "pending", Contract.status == ContractStatus.ACTIVE.value)
+            .order_by(CashRegister.last_attempt_at.asc().nulls_first(), CashRegister.id)
+            .limit(500).with_for_update(of=CashRegister, skip_locked=True))
 
 
 def measure_import(app, set_url: str) -> bool:
@@ -273,6 +279,8 @@ def remove_new_shops(app) -> None:
     with app.app_context():
         db.session.execute(text("DELETE FROM stores WHERE code::bigint >= :first"), {"first": FIRST_CODE + STORES})
         db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE stores"))  # else the next run's estimates count dead rows
 
 
 def worker_pids(master: int) -> list[int]:
@@ -289,9 +297,22 @@ def set_stand():
                            "--shops", str(STORES + NEW_SHOPS), "--start", str(FIRST_CODE)])
 
 
+def wire_large_list() -> None:
+    """--wire: «Кассы» as the lead is to wire it (admin_views/large_lists.LargeListMixin first in the bases, a
+    total under the list), until admin_views/registers.py does so itself."""
+    from admin_views.large_lists import LargeListMixin
+    from admin_views.registers import CashRegisterView
+    if not issubclass(CashRegisterView, LargeListMixin):
+        CashRegisterView.__bases__ = (LargeListMixin, *CashRegisterView.__bases__)
+    CashRegisterView.simple_list_pager = False
+    print("«Кассы» wired with LargeListMixin and a total (--wire)")
+
+
 def measure(database_url: str, folder: Path) -> None:
     import logging
     logging.disable(logging.WARNING)
+    if "--wire" in sys.argv:
+        wire_large_list()
     app = _setup.open_app(database_url, folder)
     met = measure_pages(app)
     met &= explain_job(app)

@@ -9,7 +9,11 @@ EXACT_LIMIT = 100_000
 
 
 class Count(int):
-    """A number of rows that knows whether it is an estimate; str() is what the page shows."""
+    """A number of rows that knows whether it is an estimate; str() is what the page shows.
+
+    An estimate keeps the planner's own figure as its value (pages are counted from it) and shows it
+    rounded to two significant digits: «≈ 1 000 000», not a precision it does not have.
+    """
 
     approximate: bool
 
@@ -19,7 +23,7 @@ class Count(int):
         return count
 
     def __str__(self) -> str:
-        return f"≈ {grouped(self)}" if self.approximate else str(int(self))
+        return f"≈ {grouped(rounded(self))}" if self.approximate else str(int(self))
 
 
 def grouped(number: int) -> str:
@@ -29,14 +33,14 @@ def grouped(number: int) -> str:
 
 def count_rows(session: Session, count_statement: Select, exact_limit: int = EXACT_LIMIT) -> Count:
     """The result of a `SELECT count(*) FROM … WHERE …`, or, on PostgreSQL when the planner expects more
-    than exact_limit rows, its estimate rounded to two significant digits without reading the rows.
+    than exact_limit rows, its estimate (Count.approximate) without reading the rows.
 
     SQLite has no cheap estimate: it always counts (its COUNT(*) walks the smallest index, fast enough there).
     """
     if session.get_bind().dialect.name == "postgresql":
         estimate = planner_rows(session, count_statement.with_only_columns(literal_column("1")))
         if estimate > exact_limit:
-            return Count(rounded(estimate), approximate=True)
+            return Count(estimate, approximate=True)
     return Count(session.execute(count_statement).scalar_one())
 
 
@@ -52,5 +56,5 @@ def planner_rows(session: Session, statement: Select) -> int:
 
 def rounded(number: int) -> int:
     """Two significant digits: 1 003 412 → 1 000 000, 98 765 → 99 000."""
-    digits = len(str(number))
-    return round(number, -(digits - 2)) if digits > 2 else number
+    digits = len(str(int(number)))
+    return round(int(number), -(digits - 2)) if digits > 2 else int(number)

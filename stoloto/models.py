@@ -178,7 +178,12 @@ class CashRegister(db.Model):
     """A cash register of a store that registers itself as a Stoloto terminal (docs/protocols.md §3)."""
 
     __tablename__ = "cash_registers"
-    __table_args__ = (db.UniqueConstraint("store_id", "cash_number", name="uq_cash_registers_store_cash"),)
+    __table_args__ = (
+        db.UniqueConstraint("store_id", "cash_number", name="uq_cash_registers_store_cash"),
+        # «Кассы»'s filter «Причина ожидания» and its count; only waiting registers have a reason.
+        db.Index("ix_cash_registers_reason", "reason", postgresql_where=db.text("reason IS NOT NULL"),
+                 sqlite_where=db.text("reason IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(db.ForeignKey("stores.id"))
@@ -205,6 +210,14 @@ class CashRegister(db.Model):
     store = db.relationship("Store")
     contract = db.relationship("Contract")
     terminal = db.relationship("Terminal")
+
+
+# The job's selection: waiting registers, never tried first, then the longest waiting (ORDER BY
+# last_attempt_at NULLS FIRST, id); only the waiting ones are in it, a tenth of the table or less.
+# Migration 0009 gives SQLite the same index without NULLS FIRST, which SQLite refuses in an index and
+# sorts so anyway (alembic compares no expression index on SQLite).
+db.Index("ix_cash_registers_waiting", CashRegister.last_attempt_at.nulls_first(), CashRegister.id,
+         postgresql_where=db.text("state = 'pending'")).ddl_if(dialect="postgresql")
 
 
 class RegistrationAttempt(db.Model):
