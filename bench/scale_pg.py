@@ -254,22 +254,25 @@ def gunicorn_rss(database_url: str, folder: Path, set_url: str) -> float:
         log_in(lambda url: session.get(base + url).text, lambda url, data: session.post(base + url, data=data))
         peak = 0.0
 
-        def sample():
+        def sample(after: str):
             nonlocal peak
             for pid in worker_pids(server.pid):
                 with open(f"/proc/{pid}/status") as handle:
-                    for line in handle:
-                        if line.startswith("VmHWM:"):  # the peak resident set of the worker's life
-                            peak = max(peak, int(line.split()[1]) / 1024)
+                    sizes = dict(line.split(":", 1) for line in handle if line.startswith(("VmHWM", "VmRSS")))
+                # VmHWM: the peak resident set of the worker's life so far
+                print(f"  worker RSS after {after}: {int(sizes['VmRSS'].split()[0]) / 1024:.0f} MB, "
+                      f"peak {int(sizes['VmHWM'].split()[0]) / 1024:.0f} MB")
+                peak = max(peak, int(sizes["VmHWM"].split()[0]) / 1024)
+        sample("start and login")
         for url in pages().values():
             for _ in range(ROUNDS):
                 assert session.get(base + url).status_code == 200, url
-            sample()
+        sample("every page")
         page = session.get(base + "/stores/").text
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
         answer = session.post(base + "/stores/import/", data={"csrf_token": token})
-        sample()
         assert answer.status_code in (200, 302), answer.status_code
+        sample(f"the import of {NEW_SHOPS} shops")
         return peak
 
 
