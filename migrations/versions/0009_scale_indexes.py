@@ -1,4 +1,4 @@
-"""cash_registers: partial indexes for the job's waiting registers (oldest first) and «Кассы»'s reason filter
+"""partial indexes: the job's waiting registers (oldest first), «Кассы»'s reason filter, the free terminals
 
 Revision ID: 0009
 Revises: 0008
@@ -27,9 +27,14 @@ def upgrade():
         batch_op.create_index('ix_cash_registers_reason', ['reason'], unique=False,
                               postgresql_where=sa.text('reason IS NOT NULL'),
                               sqlite_where=sa.text('reason IS NOT NULL'))
+    with op.batch_alter_table('terminals', schema=None) as batch_op:
+        batch_op.create_index('ix_terminals_free', ['contract_id', 'id'], unique=False,
+                              postgresql_where=sa.text("status = 'free'"), sqlite_where=sa.text("status = 'free'"))
 
 
 def downgrade():
+    with op.batch_alter_table('terminals', schema=None) as batch_op:
+        batch_op.drop_index('ix_terminals_free')
     with op.batch_alter_table('cash_registers', schema=None) as batch_op:
         batch_op.drop_index('ix_cash_registers_reason')
         batch_op.drop_index('ix_cash_registers_waiting')
