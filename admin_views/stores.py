@@ -16,6 +16,7 @@ from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .export import ExportMixin
 from .formatters import datetime_formatter, details_link, in_zone
+from .large_lists import LargeListMixin
 from .required import mark_required
 from .security import (
     SecureModelView,
@@ -70,7 +71,7 @@ def _source_formatter(view, context, model, name):
     return SOURCE_LABELS.get(model.source, model.source)
 
 
-class StoreView(ExportMixin, SecureModelView):
+class StoreView(LargeListMixin, ExportMixin, SecureModelView):
     help_anchor = "магазины"  # its section of «Справка» (docs/admin-guide.ru.md)
     export_name = "magaziny"
     column_export_list = ("code", "name", "address", "contract", "source", "comment", "created_at", "updated_at")

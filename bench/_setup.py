@@ -103,6 +103,19 @@ def make_app(database_url: str, folder: Path):
     return app
 
 
+def open_app(database_url: str, folder: Path):
+    """The app on a database filled before (e.g. by scale_pg.py --generate), migrated to the newest revision."""
+    os.environ.update(sis_env(database_url, folder), SIS_SCHEDULER="0")
+    from flask_migrate import upgrade
+
+    from app import create_app
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": SECRET,
+                      "SIS_INSTANCE_PATH": str(folder), "SIS_BOOTSTRAP_ADMIN": False})
+    with app.app_context():
+        upgrade()
+    return app
+
+
 def active_contract(number: str, batches: int, stand: tuple[str, str] | None = None) -> int:
     """A contract activated at the stand (auto-register, auto-confirm) with batches × 1000 free terminals.
 

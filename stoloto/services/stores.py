@@ -1,7 +1,9 @@
 """Stores ("Магазины"): import from SET Centrum, manual entry, binding to a contract."""
 import re
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 
 from sqlalchemy import exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -89,23 +91,44 @@ def _add_new_stores(shops: list[Shop], actor: str) -> int:
 
 
 def _insert_new(shops: list[Shop], actor: str) -> int:
-    """One transaction: one query for the known codes, bulk INSERTs of the new ones, a journal row."""
+    """One transaction: one query for the known codes, a bulk write of the new ones, a journal row."""
     known = set(db.session.scalars(select(Store.code)))
+    new = [shop for shop in shops if shop.code not in known]
+    del known
     now = utcnow()
-    # contract_id and comment are left out (NULL): every column less is work saved on each of 40,000 rows.
-    rows = [{"code": shop.code, "name": store_name(shop.code), "address": shop.address, "source": SOURCE_SET,
-             "created_at": now, "updated_at": now}
-            for shop in shops if shop.code not in known]
-    # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
-    # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
-    for start in range(0, len(rows), INSERT_CHUNK):
-        db.session.execute(insert(Store.__table__), rows[start:start + INSERT_CHUNK])
-    listed = [row["code"] for row in rows[:audit.LISTED_OBJECTS]]
+    # Rows are made as they are written, never all at once: 100,000 dicts would be 40 MB of a worker's memory.
+    # contract_id and comment are left out (NULL): every column less is work saved on each of 100,000 rows.
+    rows = ({"code": shop.code, "name": store_name(shop.code), "address": shop.address, "source": SOURCE_SET,
+             "created_at": now, "updated_at": now} for shop in new)
+    if db.session.connection().dialect.name == "postgresql":
+        _copy(rows)
+    else:
+        # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
+        # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
+        while chunk := list(islice(rows, INSERT_CHUNK)):
+            db.session.execute(insert(Store.__table__), chunk)
+    listed = [shop.code for shop in new[:audit.LISTED_OBJECTS]]
     audit.record(actor, "store", None, ACTION_IMPORT,
-                 details=f"{loaded_message(len(rows))}; в SET Centrum {plural.stores(len(shops))}",
+                 details=f"{loaded_message(len(new))}; в SET Centrum {plural.stores(len(shops))}",
                  object_ids=db.session.scalars(select(Store.id).where(Store.code.in_(listed)).order_by(Store.id)))
     db.session.commit()
-    return len(rows)
+    return len(new)
+
+
+def _copy(rows: Iterable[dict]) -> None:
+    """PostgreSQL's COPY into stores, in the session's transaction: 100,000 stores in a third of the time
+    multi-row INSERTs take. A code someone else added meanwhile raises IntegrityError, as an INSERT would."""
+    connection = db.session.connection()
+    columns = ("code", "name", "address", "source", "created_at", "updated_at")
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {Store.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[column] for column in columns])
+    except connection.dialect.loaded_dbapi.IntegrityError as error:
+        raise IntegrityError("COPY stores", None, error) from None
+    finally:
+        cursor.close()
 
 
 # --- manual entry -------------------------------------------------------------------------------

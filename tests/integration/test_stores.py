@@ -102,21 +102,22 @@ def test_import_never_changes_existing_stores(ctx, setcentrum):
 
 
 def test_import_racing_another_import_adds_the_rest(ctx, setcentrum):
-    """Another process adds store 105 after our known-codes query: the unique code stops our insert; we retry."""
+    """Another process adds store 105 after our known-codes query: the unique code stops our insert (INSERT on
+    SQLite, COPY on PostgreSQL); we retry."""
     raced = []
 
     def someone_else_inserts(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("INSERT INTO stores") and not raced:
+        if statement.startswith("SELECT stores.code") and not raced:
             raced.append(True)
             with db.engine.begin() as other:
                 other.execute(insert(Store.__table__).values(code="105", name="чужой", source="manual",
                                                              created_at=datetime(2026, 1, 1),
                                                              updated_at=datetime(2026, 1, 1)))
-    event.listen(db.engine, "before_cursor_execute", someone_else_inserts)
+    event.listen(db.engine, "after_cursor_execute", someone_else_inserts)
     try:
         assert stores.import_from_set("tester") == 39
     finally:
-        event.remove(db.engine, "before_cursor_execute", someone_else_inserts)
+        event.remove(db.engine, "after_cursor_execute", someone_else_inserts)
     assert raced and count_stores() == 40
     assert db.session.scalar(select(Store.name).where(Store.code == "105")) == "чужой"
 

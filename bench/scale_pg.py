@@ -1,0 +1,351 @@
+"""Benchmark: SIS on PostgreSQL with 1,000,000 registers, 100,000 stores and 50 contracts.
+
+    .venv/bin/python bench/scale_pg.py --generate [--database-url=postgresql+psycopg://postgres@127.0.0.1/bench_scale]
+    .venv/bin/python bench/scale_pg.py --measure  [--database-url=…]
+
+--generate drops the database's tables, migrates it and fills it with COPY (target: under two minutes).
+--measure times the pages in-process (median of ROUNDS, SQL statements counted by an event listener),
+EXPLAINs the job's selection of waiting registers, imports 100,000 new SET shops beside a raw COPY of
+the same rows, then serves the same pages and the import from one gunicorn worker and reports its RSS.
+"""
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+from sqlalchemy import event, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _setup  # noqa: E402
+
+CONTRACTS, STORES, REGISTERS_PER_STORE, FREE_PER_CONTRACT = 50, 100_000, 10, 1_000
+REGISTERS = STORES * REGISTERS_PER_STORE
+FIRST_CODE = 100_001  # store codes FIRST_CODE … FIRST_CODE + STORES - 1; SET's new shops come after them
+NEW_SHOPS = 100_000
+ROUNDS = 11
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_scale"
+REASONS = ("NO_FREE_TERMINALS", "STOLOTO_UNAVAILABLE", "STOLOTO_REFUSED", "CONTRACT_NOT_ACTIVE")
+USER, PASSWORD = "operator", "bench-password-1"
+
+
+def pending(register: int) -> bool:
+    """One register in ten waits, spread over stores and cash numbers."""
+    return (register * 2654435761) % 100 < 10
+
+
+def terminal_number(register: int) -> str:
+    return f"{70_000_000 + register}"
+
+
+def copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as stream:
+        for row in rows:
+            stream.write_row(row)
+
+
+def generate(database_url: str, folder: Path) -> None:
+    started = time.perf_counter()
+    app = _setup.make_app(database_url, folder)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with app.app_context():
+        from stoloto.extensions import db
+        from stoloto.services import users
+        users.create_user(USER, "operator", PASSWORD)
+        connection = db.engine.raw_connection()
+        cursor = connection.cursor()
+        copy(cursor, "contracts", ("id", "number", "agent_inn", "agent_name", "status", "created_at", "updated_at"),
+             ((c, f"SCALE-{c:03d}", "7707083893", f"ООО «Сеть {c}»", "active", now, now)
+              for c in range(1, CONTRACTS + 1)))
+        copy(cursor, "terminal_batches", ("id", "contract_id", "request_id", "requested_count", "status",
+                                          "received_count", "attempts", "created_at", "completed_at"),
+             ((c, c, str(uuid.UUID(int=c)), REGISTERS, "done", REGISTERS, 1, now, now)
+              for c in range(1, CONTRACTS + 1)))
+        contract_of = [1 + store % CONTRACTS for store in range(STORES)]
+        copy(cursor, "stores", ("id", "code", "contract_id", "name", "source", "created_at", "updated_at"),
+             ((1 + s, str(FIRST_CODE + s), contract_of[s], f"Магазин №{FIRST_CODE + s}", "set", now, now)
+              for s in range(STORES)))
+        print(f"  contracts, stores: {time.perf_counter() - started:.1f} s")
+        # Terminal id = register id + 1 for a registered register; the free ones come after.
+        copy(cursor, "terminals", ("id", "number", "contract_id", "batch_id", "status", "created_at"),
+             ((1 + r, terminal_number(r), contract_of[r // REGISTERS_PER_STORE],
+               contract_of[r // REGISTERS_PER_STORE], "registered", now)
+              for r in range(REGISTERS) if not pending(r)))
+        copy(cursor, "terminals", ("id", "number", "contract_id", "batch_id", "status", "created_at"),
+             ((REGISTERS + 1 + f, f"{90_000_000 + f}", 1 + f % CONTRACTS, 1 + f % CONTRACTS, "free", now)
+              for f in range(CONTRACTS * FREE_PER_CONTRACT)))
+        print(f"  terminals: {time.perf_counter() - started:.1f} s")
+
+        def register_rows():
+            for r in range(REGISTERS):
+                store, waiting = r // REGISTERS_PER_STORE, pending(r)
+                attempt = now - timedelta(seconds=r) if not waiting or r % 3 else None
+                yield (1 + r, 1 + store, 1 + r % REGISTERS_PER_STORE, f"SN{r:08d}", f"FN{r:012d}", "POS",
+                       "pending" if waiting else "registered", REASONS[r % len(REASONS)] if waiting else None,
+                       contract_of[store], None if waiting else 1 + r, attempt,
+                       None if waiting else attempt, now, now)
+        copy(cursor, "cash_registers", ("id", "store_id", "cash_number", "serial_number", "fiscal_number",
+                                        "cash_type", "state", "reason", "contract_id", "terminal_id",
+                                        "last_attempt_at", "registered_at", "created_at", "updated_at"),
+             register_rows())
+        print(f"  cash registers: {time.perf_counter() - started:.1f} s")
+        copy(cursor, "registration_attempts", ("id", "cash_register_id", "created_at", "state", "reason",
+                                               "terminal_number"),
+             ((1 + r, 1 + r, now, "pending" if pending(r) else "registered",
+               REASONS[r % len(REASONS)] if pending(r) else None, None if pending(r) else terminal_number(r))
+              for r in range(REGISTERS)))
+        print(f"  registration attempts: {time.perf_counter() - started:.1f} s")
+        for table in ("contracts", "terminal_batches", "stores", "terminals", "cash_registers",
+                      "registration_attempts"):
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        connection.commit()
+        connection.driver_connection.autocommit = True
+        cursor.execute("VACUUM ANALYZE")  # what autovacuum does to a table of this age
+        connection.close()
+    print(f"generated {CONTRACTS} contracts, {STORES} stores, {REGISTERS} registers "
+          f"({sum(1 for r in range(REGISTERS) if pending(r))} waiting) in {time.perf_counter() - started:.1f} s "
+          "(target: under 120 s)")
+
+
+# --- measure ------------------------------------------------------------------------------------
+
+def pages() -> dict[str, str]:
+    some_register = 123_457
+    return {
+        "Кассы: first page": "/registers/",
+        "Кассы: page 10,000": "/registers/?page=9999",
+        "Кассы: state filter": "/registers/?flt0_0=pending",
+        "Кассы: reason filter": "/registers/?flt0_1=STOLOTO_REFUSED",
+        "Кассы: store filter": f"/registers/?flt0_2={FIRST_CODE + 54_321}",
+        "Кассы: contract filter": "/registers/?flt0_3=17",
+        "Кассы: search terminal": f"/registers/?search={terminal_number(some_register)}",
+        "Обзор": "/",
+        "register's page": f"/registers/details/?id={some_register + 1}",
+        "Магазины: first page": "/stores/",
+    }
+
+
+TARGETS = {"Обзор": 200, "register's page": 50}
+
+
+def log_in(get, post) -> None:
+    page = get("/auth/login")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    post("/auth/login", {"login": USER, "password": PASSWORD, "csrf_token": token})
+
+
+def measure_pages(app) -> bool:
+    from stoloto.extensions import db
+    client = app.test_client()
+    log_in(lambda url: client.get(url).get_data(as_text=True), lambda url, data: client.post(url, data=data))
+    with app.app_context():
+        engine = db.engine
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(1))
+    print(f"{'page':26} {'median ms':>9} {'max ms':>7} {'queries':>7}  target")
+    met = True
+    for name, url in pages().items():
+        timings = []
+        for _ in range(ROUNDS):
+            statements.clear()
+            started = time.perf_counter()
+            response = client.get(url)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+        target = TARGETS.get(name, 100)
+        median = statistics.median(timings)
+        met &= median <= target or name.startswith("Магазины")
+        shown = re.search(r"(Список|List) \(([^)]*)\)", response.get_data(as_text=True))
+        note = f"  (tab: «{shown.group(0)}»)" if shown else ""
+        print(f"{name:26} {median:9.1f} {max(timings):7.1f} {len(statements):7d}  "
+              f"{'≤ ' + str(target) + ' ms' if not name.startswith('Магазины') else 'none set'}{note}")
+    return met
+
+
+def explain_job(app) -> bool:
+    """EXPLAIN ANALYZE of the job's selection of waiting registers: services.registers.waiting_selection() when
+    it exists, else the shape ix_cash_registers_waiting (migration 0009) serves."""
+    from stoloto.extensions import db
+    from stoloto.services import registers
+    with app.app_context():
+        if hasattr(registers, "waiting_selection"):
+            query, source = registers.waiting_selection(500), "services.registers.waiting_selection(500)"
+        else:
+            query, source = _indexed_job_query(), "the shape ix_cash_registers_waiting serves"
+        compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(db.session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}")).scalars())
+        db.session.rollback()  # FOR UPDATE … SKIP LOCKED took the rows
+    print(f"job selection, {source}:\n{compiled}\n{plan}")
+    full_scan = "Seq Scan on cash_registers" in plan
+    print(f"job selection: {'FULL SCAN of cash_registers' if full_scan else 'no full scan of cash_registers'} "
+          "(target: an index, never a full scan)")
+    return not full_scan
+
+
+def _indexed_job_query():
+    """Waiting registers of «Активный» contracts, never tried first, then the longest waiting, claimed for a run.
+
+    A register whose store moved to another contract is not in it: `cash_registers.contract_id <>
+    stores.contract_id` compares two tables, which no index of one serves (the job's OR of it read every row).
+    """
+    from sqlalchemy import select
+
+    from stoloto.lifecycle import ContractStatus
+    from stoloto.models import CashRegister, Contract, Store
+    return (select(CashRegister.id, Store.code, CashRegister.cash_number, Store.contract_id)
+            .join(Store, Store.id == CashRegister.store_id).join(Contract, Contract.id == Store.contract_id)
+            .where(CashRegister.state == "pending", Contract.status == ContractStatus.ACTIVE.value)
+            .order_by(CashRegister.last_attempt_at.asc().nulls_first(), CashRegister.id)
+            .limit(500).with_for_update(of=CashRegister, skip_locked=True))
+
+
+def measure_import(app, set_url: str) -> bool:
+    """import_from_set of NEW_SHOPS new shops, then a raw COPY of the same rows into the same table."""
+    from stoloto import settings
+    from stoloto.extensions import db
+    from stoloto.models import Store
+    from stoloto.services import stores
+    with app.app_context():
+        settings.save({settings.SET_CENTRUM_URL: set_url}, "bench")
+        started = time.perf_counter()
+        stores.setcentrum_client().shops()
+        fetch = time.perf_counter() - started
+        started = time.perf_counter()
+        added = stores.import_from_set("bench")
+        elapsed = time.perf_counter() - started
+        assert added == NEW_SHOPS, added
+        rows = db.session.execute(text("SELECT code, name, address, source, created_at, updated_at FROM stores "
+                                       "WHERE code::bigint >= :first"), {"first": FIRST_CODE + STORES}).all()
+        db.session.execute(Store.__table__.delete().where(text("code::bigint >= :first")),
+                           {"first": FIRST_CODE + STORES})
+        db.session.commit()
+        connection = db.engine.raw_connection()
+        cursor = connection.cursor()
+        started = time.perf_counter()
+        copy(cursor, "stores", ("code", "name", "address", "source", "created_at", "updated_at"), rows)
+        connection.commit()
+        raw = time.perf_counter() - started
+        cursor.execute("DELETE FROM stores WHERE code::bigint >= %s", (FIRST_CODE + STORES,))
+        connection.commit()
+        connection.close()
+    ratio = elapsed / raw
+    met = elapsed <= 5 and ratio <= 3
+    print(f"import of {NEW_SHOPS} new SET shops into {STORES}: {elapsed:.2f} s; raw COPY of the same rows "
+          f"{raw:.2f} s → {ratio:.1f}× (HTTP fetch and parse alone {fetch:.2f} s)\n"
+          f"  target: ≤ 5 s and ≤ 3× raw: {'met' if met else 'NOT met'}")
+    return met
+
+
+def gunicorn_rss(database_url: str, folder: Path, set_url: str) -> float:
+    """One gunicorn worker (4 threads) serves every page ROUNDS times and one import; its peak RSS in MB."""
+    port = 5391
+    env = {**_setup.sis_env(database_url, folder), "SIS_SCHEDULER": "0", "SIS_WORKERS": "1", "PORT": str(port),
+           "HOST": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus")}
+    (folder / "prometheus").mkdir(exist_ok=True)
+    with _setup.process([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"],
+                        env) as server:
+        base = f"http://127.0.0.1:{port}"
+        _setup.wait_http(base + "/healthz")
+        session = requests.Session()
+        log_in(lambda url: session.get(base + url).text, lambda url, data: session.post(base + url, data=data))
+        peak = 0.0
+
+        def sample(after: str):
+            nonlocal peak
+            for pid in worker_pids(server.pid):
+                with open(f"/proc/{pid}/status") as handle:
+                    sizes = dict(line.split(":", 1) for line in handle if line.startswith(("VmHWM", "VmRSS")))
+                # VmHWM: the peak resident set of the worker's life so far
+                print(f"  worker RSS after {after}: {int(sizes['VmRSS'].split()[0]) / 1024:.0f} MB, "
+                      f"peak {int(sizes['VmHWM'].split()[0]) / 1024:.0f} MB")
+                peak = max(peak, int(sizes["VmHWM"].split()[0]) / 1024)
+        sample("start and login")
+        for url in pages().values():
+            for _ in range(ROUNDS):
+                assert session.get(base + url).status_code == 200, url
+        sample("every page")
+        page = session.get(base + "/stores/").text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        answer = session.post(base + "/stores/import/", data={"csrf_token": token})
+        assert answer.status_code in (200, 302), answer.status_code
+        sample(f"the import of {NEW_SHOPS} shops")
+        return peak
+
+
+def remove_new_shops(app) -> None:
+    """Leaves the database as --generate made it, for the next run."""
+    from stoloto.extensions import db
+    with app.app_context():
+        db.session.execute(text("DELETE FROM stores WHERE code::bigint >= :first"), {"first": FIRST_CODE + STORES})
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE stores"))  # else the next run's estimates count dead rows
+
+
+def worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+SET_PORT = 5392
+
+
+def set_stand():
+    """SET Centrum in its own process, as in production: its serving does not share the import's CPU time."""
+    return _setup.process([sys.executable, "-m", "stoloto.stands.setcentrum_stand", "--port", str(SET_PORT),
+                           "--shops", str(STORES + NEW_SHOPS), "--start", str(FIRST_CODE)])
+
+
+def wire_large_list() -> None:
+    """--wire: «Кассы» as the lead is to wire it (admin_views/large_lists.LargeListMixin first in the bases, a
+    total under the list), until admin_views/registers.py does so itself."""
+    from admin_views.large_lists import LargeListMixin
+    from admin_views.registers import CashRegisterView
+    if not issubclass(CashRegisterView, LargeListMixin):
+        CashRegisterView.__bases__ = (LargeListMixin, *CashRegisterView.__bases__)
+    CashRegisterView.simple_list_pager = False
+    print("«Кассы» wired with LargeListMixin and a total (--wire)")
+
+
+def measure(database_url: str, folder: Path) -> None:
+    import logging
+    logging.disable(logging.WARNING)
+    if "--wire" in sys.argv:
+        wire_large_list()
+    app = _setup.open_app(database_url, folder)
+    met = measure_pages(app)
+    met &= explain_job(app)
+    if "--pages-only" in sys.argv:
+        return
+    set_url = f"http://127.0.0.1:{SET_PORT}"
+    with set_stand():
+        _setup.wait_http(set_url + "/api/v1/shops", seconds=60)
+        try:
+            if "--pages-only" not in sys.argv:
+                met &= measure_import(app, set_url)
+            rss = gunicorn_rss(database_url, folder, set_url)
+        finally:
+            remove_new_shops(app)
+    print(f"gunicorn worker peak RSS: {rss:.0f} MB (target: under 200 MB)")
+    met &= rss < 200
+    print("all targets met" if met else "some targets NOT met")
+    sys.exit(0 if met else 1)
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="sis-bench-scale-"))
+    url = _setup.option(sys.argv[1:], "database-url", DEFAULT_URL)
+    if "--generate" in sys.argv:
+        generate(url, folder)
+    if "--measure" in sys.argv:
+        measure(url, folder)
+    if "--generate" not in sys.argv and "--measure" not in sys.argv:
+        print(__doc__)
+
+
+if __name__ == "__main__":
+    main()
