@@ -11,7 +11,9 @@ JUMP = "goto"  # «Перейти к странице»: a page number as people
 
 
 def number(value: int) -> str:
-    """1 200 000 with the no-break spaces Russians group digits with."""
+    """1 200 000 with the no-break spaces Russians group digits with; an estimated total as «≈ 1 200 000»."""
+    if getattr(value, "approximate", False):
+        return str(value)
     return format_decimal(value, locale="ru")
 
 
@@ -43,12 +45,14 @@ class JumpPager:
             pages = ceil(count / size)
             if jump is False:
                 flash(f"Номер страницы — целое число от 1 до {number(max(pages, 1))}.", "warning")
-            elif page and page >= pages:
+            elif page and page >= pages and not getattr(count, "approximate", False):
+                # (An estimated total may be short of the real one: its last pages stay reachable.)
                 if jump and pages:
                     flash(f"Всего {number(pages)} {plural_form(pages, 'страница', 'страницы', 'страниц')}: "
                           "показана последняя.", "warning")
                 args.page = max(pages - 1, 0)
-                query = query.offset(args.page * size)
+                # Asked again rather than re-offset: a view may page by a subquery of ids (LargeListMixin).
+                return super().get_list(args.page, sort_column, sort_desc, search, filters, execute, page_size)
         return count, query.all() if execute else query
 
     def render(self, template, **kwargs):

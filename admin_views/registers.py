@@ -15,6 +15,7 @@ from stoloto.services import register_search, registers
 from .export import ExportMixin
 from .formatters import datetime_formatter, details_link, in_zone
 from .guard import RecordIdFilter
+from .large_lists import LargeListMixin
 from .security import SecureModelView, actor, contract_options, show_error
 
 
@@ -23,7 +24,7 @@ def _state(view, context, model, name):
     return Markup('<span class="badge badge-{}">{}</span>').format(css, STATE_LABELS.get(model.state, model.state))
 
 
-class CashRegisterView(ExportMixin, SecureModelView):
+class CashRegisterView(LargeListMixin, ExportMixin, SecureModelView):
     help_anchor = "кассы"  # its section of «Справка» (docs/admin-guide.ru.md)
     export_name = "kassy"
     column_export_list = ("store.code", "store.name", "cash_number", "serial_number", "fiscal_number", "cash_type",
@@ -94,12 +95,6 @@ class CashRegisterView(ExportMixin, SecureModelView):
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         count, query = super().get_list(page, sort_column, sort_desc, search, filters, execute=False,
                                         page_size=page_size)
-        if (self.page_size if page_size is None else page_size):  # a page, not an export of everything
-            # A page's ids first, then its rows: joined to their store, contract and terminal, the rows an
-            # OFFSET skips would each be joined too (the last of 1,000,000 registers' pages: seconds; its ids
-            # alone: an index-only scan).
-            page_ids = query.with_entities(CashRegister.id).subquery()
-            query = query.limit(None).offset(None).filter(CashRegister.id.in_(select(page_ids.c.id)))
         # Narrow rows: the list shows only the store's code, the contract's and the terminal's number.
         query = query.options(joinedload(CashRegister.store).load_only(Store.code, Store.name),
                               joinedload(CashRegister.contract).load_only(Contract.number),

@@ -35,7 +35,7 @@ def list_total(page: str) -> str:
 def test_store_list_total_up_to_the_limit_is_exact(app, ctx, web):
     add_stores(1234)
     page = web("viewer").get("/stores/").get_data(as_text=True)
-    assert list_total(page) == "1234"
+    assert list_total(page) == "1\u00a0234"
 
 
 def test_store_list_total_past_the_limit_is_postgresql_estimate(app, ctx, web, monkeypatch):
@@ -53,7 +53,7 @@ def test_store_list_total_past_the_limit_on_sqlite_is_exact(app, ctx, web, monke
     monkeypatch.setitem(app.config, "SIS_EXACT_COUNT_LIMIT", 1000)
     add_stores(1234)
     page = web("viewer").get("/stores/").get_data(as_text=True)
-    assert list_total(page) == "1234"
+    assert list_total(page) == "1\u00a0234"
 
 
 def test_filtered_total_under_the_limit_is_exact_past_it_unfiltered(app, ctx, web, monkeypatch):
