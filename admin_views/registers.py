@@ -24,7 +24,7 @@ def _state(view, context, model, name):
     return Markup('<span class="badge badge-{}">{}</span>').format(css, STATE_LABELS.get(model.state, model.state))
 
 
-class CashRegisterView(LargeListMixin, ExportMixin, SecureModelView):
+class CashRegisterView(ExportMixin, LargeListMixin, SecureModelView):
     help_anchor = "кассы"  # its section of «Справка» (docs/admin-guide.ru.md)
     export_name = "kassy"
     column_export_list = ("store.code", "store.name", "cash_number", "serial_number", "fiscal_number", "cash_type",

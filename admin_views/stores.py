@@ -71,7 +71,7 @@ def _source_formatter(view, context, model, name):
     return SOURCE_LABELS.get(model.source, model.source)
 
 
-class StoreView(LargeListMixin, ExportMixin, SecureModelView):
+class StoreView(ExportMixin, LargeListMixin, SecureModelView):
     help_anchor = "магазины"  # its section of «Справка» (docs/admin-guide.ru.md)
     export_name = "magaziny"
     column_export_list = ("code", "name", "address", "contract", "source", "comment", "created_at", "updated_at")

@@ -51,7 +51,7 @@ def test_each_stage_shows_the_stand_side_and_only_the_next_step(app, page, live_
     assert "«Активировать договор»" in row.locator("[data-testid=next]").inner_text()
 
     activate(page, live_server, NUMBER)  # «Создан» → «Ожидание активации»: SIS makes the key and the appendix
-    page.locator("tr", has_text=NUMBER).locator("a[title='Просмотр записи']").click()
+    page.locator("tr", has_text=NUMBER).locator("a[title='Открыть запись']").click()
     on_contract_page = page.locator("tr", has_text="Отпечаток открытого ключа").locator("td").last.inner_text()
     row = stand_row(page, live_server)
     assert row.locator("[data-testid=fingerprint]").inner_text().strip() == on_contract_page.strip()
