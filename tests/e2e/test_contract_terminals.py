@@ -50,7 +50,7 @@ def test_the_list_flips_to_active_by_itself_when_the_job_fetches_the_batch(app, 
 
 
 def test_an_operator_requests_the_numbers_and_another_page_updates_itself(app, page, live_server, accounts, stand,
-                                                                         chromium):
+                                                                         chromium, screenshot):
     contract_id = waiting(app, stand)
     log_in(page, live_server, accounts["operator"])
     details = f"{live_server}/contracts/details/?id={contract_id}"
@@ -64,6 +64,7 @@ def test_an_operator_requests_the_numbers_and_another_page_updates_itself(app, p
     mark_document(watcher)
 
     page.goto(details)
+    screenshot("14-waiting-for-numbers")
     page.click("button:has-text('Запросить номера сейчас')")
     assert "Столото выдал 5 номеров терминалов" in page.locator(".alert-success").inner_text()
 

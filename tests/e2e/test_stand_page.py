@@ -31,7 +31,7 @@ def press(page, row, title):
 
 
 def test_each_stage_shows_the_stand_side_and_only_the_next_step(app, page, live_server, accounts,
-                                                                 demo_stand):  # noqa: F811
+                                                                 demo_stand, screenshot):  # noqa: F811
     with app.app_context():
         contracts.create_contract(ContractInput(number="ЧЕРНОВИК-1"), "tester")
         contracts.create_contract(ContractInput(number=NUMBER, contract_date="15.01.2026", agent_inn="7707083893"),
@@ -57,6 +57,7 @@ def test_each_stage_shows_the_stand_side_and_only_the_next_step(app, page, live_
     assert row.locator("[data-testid=fingerprint]").inner_text().strip() == on_contract_page.strip()
     assert shown(row) == ("Ожидание активации", "да", "нет", "нет", "0")
     assert buttons(row) == ["Подтвердить ключ"]
+    screenshot("15-stand-page")
 
     press(page, row, "Подтвердить ключ")
     row = stand_row(page, live_server)

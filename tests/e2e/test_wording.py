@@ -40,9 +40,10 @@ def test_the_page_size_menu_reads_rows_per_page(page, live_server, accounts, con
     assert page.locator("a.dropdown-toggle", has_text="на странице").inner_text().strip() == "20 на странице"
 
 
-def test_the_journal_links_a_store_to_its_page(page, live_server, accounts, contract_with_an_error):
+def test_the_journal_links_a_store_to_its_page(page, live_server, accounts, contract_with_an_error, screenshot):
     log_in(page, live_server, accounts["viewer"])
     page.click("a.nav-link:has-text('Журнал')")
+    screenshot("13-journal")
     row = page.locator("tr", has=page.locator("td", has_text="Добавление магазина"))
     row.locator("a", has_text="магазин 900").click()
     assert "/stores/details/" in page.url
