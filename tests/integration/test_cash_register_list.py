@@ -37,7 +37,8 @@ def registers(app):
         return contracts
 
 
-def count_queries(app, call):
+def statements_run(app, call):
+    """call()'s result and the SQL statements it ran."""
     statements = []
     with app.app_context():
         engine = db.engine
@@ -47,6 +48,11 @@ def count_queries(app, call):
         response = call()
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+    return response, statements
+
+
+def count_queries(app, call):
+    response, statements = statements_run(app, call)
     return response, len(statements)
 
 
@@ -143,15 +149,8 @@ def test_search_text_no_register_can_match_lists_nothing(web, keyed, text):
 
 def test_a_search_page_costs_one_count_and_a_few_queries(app, web, keyed):
     browser = web("viewer")
-    statements = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        assert serials_listed(browser.get("/registers/?search=501")) == ["SN-A1", "SN-B2"]
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    response, statements = statements_run(app, lambda: browser.get("/registers/?search=501"))
+    assert serials_listed(response) == ["SN-A1", "SN-B2"]
     assert sum("count(" in statement.lower() for statement in statements) == 1
     assert len(statements) <= 7, statements
 

@@ -2,13 +2,14 @@
 import re
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Store
 from stoloto.services import contracts, stores
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
+from tests.integration.test_cash_register_list import statements_run
 
 TOTAL = 1_200  # 24 pages of 50
 BAD_PAGE = "Номер страницы — целое число от 1 до 24."
@@ -111,13 +112,6 @@ def test_the_jump_form_keeps_the_current_list_and_page(web, many_stores):
 
 def test_a_jump_costs_one_count(app, web, many_stores):
     browser = web("viewer")
-    statements = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        assert summary(browser.get("/stores/?goto=20")) == "951–1\u00a0000 из 1\u00a0200"
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
+    response, statements = statements_run(app, lambda: browser.get("/stores/?goto=20"))
+    assert summary(response) == "951–1\u00a0000 из 1\u00a0200"
     assert sum("count(" in statement.lower() for statement in statements) == 1
