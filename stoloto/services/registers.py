@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from .. import audit, errors, settings, signals
@@ -242,12 +242,19 @@ def _due(postgresql: bool, by_ids: bool):
                   or_(_registers.c.last_attempt_at.is_(None), _registers.c.last_attempt_at < bindparam("started")),
                   _stores.c.contract_id.not_in(bindparam("skip_contracts", expanding=True)))
            .order_by(*_OLDEST_FIRST)
-           .limit(bindparam("batch")))
+           .limit(bindparam("batch", type_=Integer)))
     if by_ids:
         due = due.where(_registers.c.id.in_(bindparam("ids", expanding=True)))
     if postgresql:
         due = due.with_for_update(skip_locked=True, of=_registers)
     return due
+
+
+def waiting_selection(limit: int):
+    """The job's selection of the next registers to claim, as a run starts it, with its values bound (for EXPLAIN)."""
+    now = utcnow()
+    return _due(db.engine.dialect.name == "postgresql", by_ids=False).params(
+        now=now, started=now, skip_contracts=[], batch=limit)
 
 
 _OLDEST_FIRST = (_registers.c.last_attempt_at.is_not(None), _registers.c.last_attempt_at, _registers.c.id)
