@@ -219,6 +219,10 @@ class CashRegister(db.Model):
     # Set while a job run, «Зарегистрировать сейчас» or `registers finish` advances the register
     # (services/registers.py claims it): no other run takes it until then, nor twice at once.
     claimed_until: Mapped[datetime | None]
+    # Its store is bound to another contract than `contract_id`: the job moves it once that one is «Активный».
+    # Kept with every write of either side (register_lifecycle.move, services/stores.py), so the job finds
+    # such registers through ix_cash_registers_waiting instead of comparing every register with its store.
+    store_moved: Mapped[bool] = mapped_column(default=False, server_default=db.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -227,12 +231,16 @@ class CashRegister(db.Model):
     terminal = db.relationship("Terminal")
 
 
-# The job's selection: waiting registers, never tried first, then the longest waiting (ORDER BY
-# last_attempt_at NULLS FIRST, id); only the waiting ones are in it, a tenth of the table or less.
-# Migration 0009 gives SQLite the same index without NULLS FIRST, which SQLite refuses in an index and
-# sorts so anyway (alembic compares no expression index on SQLite).
+# The job's selection: registers that wait or whose store moved, never tried first, then the longest
+# waiting (ORDER BY last_attempt_at NULLS FIRST, id); only those are in it, a tenth of the table or less.
+# The job's query (services/registers.py) takes WAITING_OR_MOVED as its condition, so the database proves
+# the index covers it; the state is a literal, since a prepared statement's generic plan could prove
+# nothing from a parameter. Migration 0014 gives SQLite the same index as SQLite renders the condition
+# (`store_moved = 1`), without NULLS FIRST, which SQLite refuses in an index and sorts so anyway (alembic
+# compares no expression index on SQLite).
+WAITING_OR_MOVED = db.or_(CashRegister.state == db.literal_column("'pending'"), CashRegister.store_moved)
 db.Index("ix_cash_registers_waiting", CashRegister.last_attempt_at.nulls_first(), CashRegister.id,
-         postgresql_where=db.text("state = 'pending'")).ddl_if(dialect="postgresql")
+         postgresql_where=WAITING_OR_MOVED).ddl_if(dialect="postgresql")
 
 
 class RegistrationAttempt(db.Model):

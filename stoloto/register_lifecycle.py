@@ -4,15 +4,19 @@ A register is `pending` until Stoloto confirms its terminal number (docs/protoco
 `registered`. Its row is read by one query as a mapping (services/registers.py) and moved here
 on the caller's Core connection: every registration runs through this, so statements are built
 once, at import, and a move costs one UPDATE (or INSERT) plus what it changes besides.
+
+A register whose store is bound to another contract than its own carries `store_moved`, so the job
+finds it by an index: binding a store sets it (services/stores.py), and a move that gives the register
+its store's contract sets it from the store as it is at that moment.
 """
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .lifecycle import ContractStatus
-from .models import CashRegister, RegistrationAttempt, Terminal, utcnow
+from .models import CashRegister, RegistrationAttempt, Store, Terminal, utcnow
 
 
 class RegisterState(StrEnum):
@@ -91,11 +95,23 @@ def rebind_due(register) -> bool:
             and register["contract_status"] == ContractStatus.ACTIVE.value)
 
 
-_registers, _terminals = CashRegister.__table__, Terminal.__table__
-_INSERT = insert(_registers).returning(_registers.c.id)
+_registers, _terminals, _stores = CashRegister.__table__, Terminal.__table__, Store.__table__
+
+
+def _store_moved(store_id):
+    """Whether the store is bound to another contract than the one the register takes (`taken`), read from
+    the store as it is now: its row is locked FOR SHARE, so a concurrent binding of the store either waits
+    for this move and then marks the register itself, or has committed and is read here."""
+    store_contract = (select(_stores.c.contract_id).where(_stores.c.id == store_id)
+                      .with_for_update(read=True).scalar_subquery())
+    return store_contract.is_distinct_from(bindparam("taken"))
+
+
+_INSERT = insert(_registers).values(store_moved=_store_moved(bindparam("taken_by_store"))).returning(_registers.c.id)
 _UPDATE_SEEN = update(_registers).where(
     _registers.c.id == bindparam("seen_id"), _registers.c.state == bindparam("seen_state"),
     _registers.c.terminal_id.is_not_distinct_from(bindparam("seen_terminal_id")))
+_UPDATE_STARTS_OVER = _UPDATE_SEEN.values(store_moved=_store_moved(_registers.c.store_id))
 _SET_TERMINAL_STATUS = update(_terminals).where(_terminals.c.id == bindparam("seen_terminal_id"))
 _INSERT_HISTORY = insert(RegistrationAttempt.__table__)
 DETAILS = ("serial_number", "fiscal_number", "cash_type")
@@ -129,14 +145,18 @@ def move(connection: Connection, register: dict, step: Move, reason: Reason | No
     if register["id"] is None:
         changes["contract_id"] = register["store_contract_id"]
         row = {"store_id": register["store_id"], "cash_number": register["cash_number"],
-               **{name: register[name] for name in DETAILS}, **changes}
+               **{name: register[name] for name in DETAILS}, **changes,
+               "taken": changes["contract_id"], "taken_by_store": register["store_id"]}
         try:
             register["id"] = connection.execute(_INSERT, row).scalar_one()
         except IntegrityError:
             return False
     else:
-        moved = connection.execute(_UPDATE_SEEN, {"seen_id": register["id"], "seen_state": seen_state,
-                                                  "seen_terminal_id": seen_terminal, **changes})
+        statement, taken = _UPDATE_SEEN, {}
+        if step in STARTS_OVER:
+            statement, taken = _UPDATE_STARTS_OVER, {"taken": changes["contract_id"]}
+        moved = connection.execute(statement, {"seen_id": register["id"], "seen_state": seen_state,
+                                               "seen_terminal_id": seen_terminal, **changes, **taken})
         if moved.rowcount != 1:
             return False
     if rule.terminal_becomes and seen_terminal is not None:

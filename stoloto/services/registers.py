@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from .. import audit, errors, settings, signals
 from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
-from ..models import CashRegister, Contract, Store, Terminal, utcnow
+from ..models import WAITING_OR_MOVED, CashRegister, Contract, Store, Terminal, utcnow
 from ..register_lifecycle import (
     API_REASONS,
     DETAILS,
@@ -232,17 +232,20 @@ def finish_now(register_ids: list[int], actor: str) -> FinishReport:
 def _due(postgresql: bool, by_ids: bool):
     """The longest waiting registers a run may take now (up to `batch`): the store's contract is «Активный»,
     the register waits or must move to that contract, no run holds it, this run has not tried it yet, and
-    its contract is not one this run leaves alone. PostgreSQL skips rows another run is claiming this instant."""
+    its contract is not one this run leaves alone. PostgreSQL skips rows another run is claiming this instant.
+
+    ix_cash_registers_waiting holds exactly the registers that wait or whose store moved, in this order: the
+    run reads it from the oldest and stops at `batch`, never every register (nor every store's registers).
+    """
     due = (select(_registers.c.id)
            .select_from(_registers.join(_stores, _stores.c.id == _registers.c.store_id)
                         .join(_contracts, _contracts.c.id == _stores.c.contract_id))
-           .where(_contracts.c.status == ContractStatus.ACTIVE.value,
-                  or_(_registers.c.state == PENDING.value, _registers.c.contract_id != _stores.c.contract_id),
+           .where(WAITING_OR_MOVED, _contracts.c.status == ContractStatus.ACTIVE.value,
                   or_(_registers.c.claimed_until.is_(None), _registers.c.claimed_until < bindparam("now")),
                   or_(_registers.c.last_attempt_at.is_(None), _registers.c.last_attempt_at < bindparam("started")),
                   _stores.c.contract_id.not_in(bindparam("skip_contracts", expanding=True)))
            .order_by(*_OLDEST_FIRST)
-           .limit(bindparam("batch")))
+           .limit(bindparam("batch", type_=Integer)))
     if by_ids:
         due = due.where(_registers.c.id.in_(bindparam("ids", expanding=True)))
     if postgresql:
@@ -250,7 +253,14 @@ def _due(postgresql: bool, by_ids: bool):
     return due
 
 
-_OLDEST_FIRST = (_registers.c.last_attempt_at.is_not(None), _registers.c.last_attempt_at, _registers.c.id)
+def waiting_selection(limit: int):
+    """The job's selection of the next registers to claim, as a run starts it, with its values bound (for EXPLAIN)."""
+    now = utcnow()
+    return _due(db.engine.dialect.name == "postgresql", by_ids=False).params(
+        now=now, started=now, skip_contracts=[], batch=limit)
+
+
+_OLDEST_FIRST = (_registers.c.last_attempt_at.asc().nulls_first(), _registers.c.id)
 
 
 def _claim_registers_statement(postgresql: bool, by_ids: bool):

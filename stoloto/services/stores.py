@@ -250,6 +250,8 @@ def update_store(store: Store, raw: StoreInput, actor: str) -> Store:
                if getattr(store, name) != getattr(data, name)]
     _apply(store, data)
     with _duplicate_code_is_a_field_error(data.code):
+        if "contract_id" in changed:
+            _mark_moved_registers([store.id], store.contract_id)
         if changed:
             audit.record(actor, "store", store.id, "Изменение магазина",
                          details=f"Код {store.code}; изменены поля: " + audit.field_names(STORE_FIELD_LABELS, changed))
@@ -302,10 +304,22 @@ def bind_stores(store_ids, contract_id, actor: str) -> int:
     result = db.session.execute(update(Store).where(Store.id.in_(ids))
                                 .values(contract_id=contract.id, updated_at=utcnow()))
     count = result.rowcount
+    _mark_moved_registers(ids, contract.id)
     audit.record(actor, "store", None, ACTION_BIND, details=f"{bound_message(count, contract)}; коды: "
                                                            f"{_codes_for_journal(ids, count)}", object_ids=ids)
     db.session.commit()
     return count
+
+
+def _mark_moved_registers(store_ids: list[int], contract_id: int | None) -> None:
+    """The stores' registers learn whether they are under another contract than their store's now (see
+    CashRegister.store_moved): the job re-registers those once it is «Активный», and a store bound back
+    leaves its registers as they were. Only the registers that change are written, in the caller's
+    transaction, after the stores' rows (which a register's move locks to read its store's contract)."""
+    moved = CashRegister.contract_id.is_distinct_from(contract_id)
+    db.session.execute(update(CashRegister).where(CashRegister.store_id.in_(store_ids),
+                                                  CashRegister.store_moved.is_distinct_from(moved))
+                       .values(store_moved=moved), execution_options={"synchronize_session": False})
 
 
 def _codes_for_journal(ids: list[int], count: int, limit: int = 50) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal
-from stoloto.services import contracts, registers, terminals
+from stoloto.services import contracts, registers, stores, terminals
 from stoloto.services.contracts import ContractInput
 from tests.integration.test_processes import activated_contract
 
@@ -235,8 +235,7 @@ def test_rebinding_a_store_registers_again_and_retires_old_numbers(app, api, sta
         store_id = store("107", first)
     old = api({"store_code": "107", "cash_number": 1}).json["terminal_number"]
     with app.app_context():
-        db.session.get(Store, store_id).contract_id = second
-        db.session.commit()
+        stores.bind_stores([store_id], second, "t")  # «Привязать магазины к договору»
         assert registers.finish_pending() == 1
         retired = db.session.scalar(select(Terminal).where(Terminal.number == old))
         assert retired.status == "retired"
@@ -316,8 +315,7 @@ def test_job_leaves_registers_of_contracts_that_are_not_active_alone(app, api, s
     assert api({"store_code": "108", "cash_number": 1}).status_code == 202
     number = api({"store_code": "109", "cash_number": 1}).json["terminal_number"]
     with app.app_context():
-        db.session.get(Store, moved_store).contract_id = waiting
-        db.session.commit()
+        stores.bind_stores([moved_store], waiting, "t")
         before = {r.id: r.last_attempt_at for r in db.session.scalars(select(CashRegister))}
         assert registers.finish_pending() == 0
         db.session.expire_all()

@@ -3,8 +3,8 @@ import pytest
 from sqlalchemy import select
 
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Contract, Store, Terminal
-from stoloto.services import activation, contracts, registers, terminals
+from stoloto.models import CashRegister, Contract, Terminal
+from stoloto.services import activation, contracts, registers, stores, terminals
 from stoloto.services.contracts import ContractInput
 from tests.integration.test_cash_register_api import TOKEN, active_contract, api, store  # noqa: F401 (fixture)
 
@@ -25,8 +25,8 @@ def activate(stand, contract_id: int) -> None:
 
 
 def move_store(store_id: int, contract_id: int) -> None:
-    db.session.get(Store, store_id).contract_id = contract_id
-    db.session.commit()
+    """«Привязать магазины к договору» for one store."""
+    stores.bind_stores([store_id], contract_id, "t")
 
 
 def terminal_status(number: str) -> str:
@@ -106,3 +106,62 @@ def test_waiting_register_keeps_its_claim_until_the_new_contract_is_active(app, 
         assert terminal_status(claimed) == "retired"
     now = api.client.get("/api/v1/cash-registers/143/1", headers={"Authorization": f"Bearer {TOKEN}"}).json
     assert now["contract_number"] == "NEW-5" and now["terminal_number"] in stand.issued("NEW-5")
+
+
+def registered(api, code: str, cashes: range) -> dict[int, dict]:
+    answers = {cash: api({"store_code": code, "cash_number": cash}).json for cash in cashes}
+    assert {answer["status"] for answer in answers.values()} == {"REGISTERED"}
+    return answers
+
+
+def state_of(api, code: str, cash: int) -> dict:
+    return api.client.get(f"/api/v1/cash-registers/{code}/{cash}", headers={"Authorization": f"Bearer {TOKEN}"}).json
+
+
+@pytest.mark.parametrize("how", ["bind", "edit"])
+def test_job_re_registers_the_registers_of_a_store_moved_to_another_active_contract(app, api, stand, web, how):
+    """The job finds the registers of a moved store by themselves (an index, not a comparison of every register
+    with its store) and re-registers each under the new contract; the other stores' registers are not touched."""
+    with app.app_context():
+        old, new = active_contract(stand, "OLD-6"), active_contract(stand, "NEW-6")
+        moved_id = store("161", old)
+        store("162", old)
+    before = registered(api, "161", range(1, 4))
+    kept = registered(api, "162", range(1, 3))
+    operator = web("operator")
+    if how == "bind":
+        response = operator.post("/stores/bind/", {"ids": str(moved_id), "contract_id": str(new)})
+    else:
+        response = operator.post(f"/stores/edit/?id={moved_id}", {"code": "161", "contract_id": str(new),
+                                                                  "name": "Магазин №161", "address": "г. Москва"})
+    assert response.status_code == 302
+    calls = stand.calls("registration")
+    with app.app_context():
+        assert registers.finish_pending() == 3
+    assert stand.calls("registration") == calls + 3  # the moved store's registers, each once
+    for cash, answer in before.items():
+        now = state_of(api, "161", cash)
+        assert now["status"] == "REGISTERED" and now["contract_number"] == "NEW-6"
+        assert now["terminal_number"] in stand.issued("NEW-6")
+        with app.app_context():
+            assert terminal_status(answer["terminal_number"]) == "retired"
+    assert {cash: state_of(api, "162", cash) for cash in kept} == kept
+    with app.app_context():
+        assert registers.finish_pending() == 0  # moved once: the next run has nothing to do
+    assert stand.calls("registration") == calls + 3
+
+
+def test_store_bound_back_before_the_job_keeps_its_registers_as_they_are(app, api, stand):
+    """Moved to another contract and back before the job ran: nothing is left for the job to do."""
+    with app.app_context():
+        old, new = active_contract(stand, "OLD-7"), active_contract(stand, "NEW-7")
+        store_id = store("171", old)
+    before = registered(api, "171", range(1, 3))
+    with app.app_context():
+        move_store(store_id, new)
+        move_store(store_id, old)
+    calls = stand.calls("registration")
+    with app.app_context():
+        assert registers.finish_pending() == 0
+    assert stand.calls("registration") == calls
+    assert {cash: state_of(api, "171", cash) for cash in before} == before
