@@ -30,7 +30,7 @@ from stoloto.stands.stoloto_stand import (
 # A fixed name: under `python -m` __name__ would be "__main__".
 log = logging.getLogger("stoloto.stands.setcentrum_stand")
 
-FAULT_KINDS = ("delay", "status", "garbage", "html502", "drop", "bad_shop", "duplicates")
+FAULT_KINDS = ("delay", "status", "garbage", "html502", "drop", "bad_shop", "duplicates", "truncated", "malformed")
 ENDPOINTS = ("shops",)
 MAX_SHOPS = 1_000_000
 DEFAULT_SHOPS = 40
@@ -103,6 +103,17 @@ class ShopCatalog:
             shop = {"number": BAD_NUMBERS[variant], **shop}
         return self.body_with_extra(shop)
 
+    def truncated_body(self) -> bytes:
+        """The answer cut off in the middle of the list: what a client sees when SET stops writing halfway."""
+        body = self.body
+        return body[:max(len(body) // 2, len(b'{"shops": [{"number": 1'))]
+
+    def malformed_body(self) -> bytes:
+        """The answer with a broken shop after all the good ones (a comma missing between two fields)."""
+        with self._lock:
+            body, has_shops, number = self._body, self.count > 0, self.start + self.count
+        return body[:-2] + (b", " if has_shops else b"") + b'{"number": %d "name": null}]}' % number
+
     def duplicates_body(self) -> bytes:
         with self._lock:
             first, has_shops = self._first, self.count > 0
@@ -169,6 +180,10 @@ def shops_fault_response(stand: SetCentrumStand, fault: dict[str, Any]) -> Respo
         return Response(stand.catalog.bad_shop_body(fault["variant"]), content_type="application/json")
     if fault["kind"] == "duplicates":
         return Response(stand.catalog.duplicates_body(), content_type="application/json")
+    if fault["kind"] == "truncated":
+        return Response(stand.catalog.truncated_body(), content_type="application/json")
+    if fault["kind"] == "malformed":
+        return Response(stand.catalog.malformed_body(), content_type="application/json")
     response = apply_fault(fault, lambda: stand.running)
     # None: a delay has passed, now answer normally.
     return response or Response(stand.catalog.body, content_type="application/json")
