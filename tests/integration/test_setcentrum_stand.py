@@ -172,6 +172,7 @@ def test_faults_cleared(stand):
 
 
 @pytest.mark.parametrize("fault", [{"kind": "explode"}, {"kind": "bad_shop", "variant": "weird"},
+                                   {"kind": "shape", "variant": "weird"},
                                    {"kind": "status", "status": 99}])
 def test_fault_validation(stand, fault):
     assert control(stand, "faults", fault).status_code == 400

@@ -141,6 +141,8 @@ FAULTS = [
     ({"kind": "garbage"}, "не в формате JSON"),
     ({"kind": "truncated"}, "не в формате JSON"),
     ({"kind": "malformed"}, "не в формате JSON"),
+    *[({"kind": "shape", "variant": variant}, "в ответе сервера SET Centrum нет списка магазинов (shops)")
+      for variant in ("list", "null", "absent", "object")],
     ({"kind": "drop"}, "разорвал соединение"),
     ({"kind": "delay", "seconds": 2}, "не ответил за 0.5 с"),
     *[({"kind": "bad_shop", "variant": variant}, "у 41-го магазина в списке")
@@ -182,6 +184,13 @@ def test_an_answer_cut_off_after_thousands_of_good_shops_adds_none_of_them(ctx, 
             stores.import_from_set("tester")
         assert count_stores() == 0
     assert stores.import_from_set("tester") == 30_000
+
+
+def test_escapes_in_a_streamed_answer_are_read_as_json_says(ctx, setcentrum):
+    """A surrogate pair is one character; a backslash escaped before "ud800" is text, not a lone surrogate."""
+    setcentrum.fault("escapes")
+    assert stores.import_from_set("tester") == 41
+    assert db.session.scalar(select(Store.address).where(Store.code == "141")) == "г. Тверь \U0001f600 \\ud800"
 
 
 def test_bad_shop_messages_name_the_bad_number(ctx, setcentrum):
