@@ -1,10 +1,13 @@
 """Client of SET Centrum's store list (docs/protocols.md §2): GET /api/v1/shops, checked shop by shop."""
 import json
 import logging
+import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import ijson
 import requests
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
@@ -19,6 +22,8 @@ MAX_ADDRESS = 500
 MAX_NAME = 255
 # Tens of thousands of shops are a few megabytes; far more means the URL points at something else.
 MAX_BODY_BYTES = 256 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+SHAPE_PIECE = 4096
 
 
 class Shop(NamedTuple):
@@ -45,31 +50,27 @@ class SetCentrumClient:
         # No retries: a failed import changes nothing, and the user presses the button again.
         self.session = requests.Session()
 
-    def shops(self) -> list[Shop]:
-        """Every shop SET lists, each code once; raises SetCentrumError on any failure."""
-        started = time.perf_counter()
+    def shops(self) -> Iterator[Shop]:
+        """Every shop SET lists, each code once, as the answer streams in (200,000 shops parsed at once would be
+        100 MB of a worker's memory); raises SetCentrumError on any failure, also after shops were yielded."""
+        started, count = time.perf_counter(), 0
         try:
-            shops = self._shops()
+            for shop in checked_shops(self._items()):
+                count += 1
+                yield shop
         except SetCentrumError as error:
             _log_call(error.code, None, started)
             raise
-        _log_call("ok", len(shops), started)
-        return shops
+        _log_call("ok", count, started)
 
-    def _shops(self) -> list[Shop]:
-        try:
-            # No name holds the body: its bytes (20 MB for 200,000 shops) are freed once decoded.
-            data = json.loads(_decoded(self._get(self.base_url + SHOPS_PATH)), object_hook=_compact)
-        except ValueError:  # also UnicodeDecodeError
-            raise SetCentrumError("BAD_RESPONSE", "ответ сервера SET Centrum не в формате JSON") from None
-        return parse_shops(data)
-
-    def _get(self, url: str) -> bytearray:
+    def _items(self) -> Iterator[object]:
+        """The items of the answer's "shops" list, parsed chunk by chunk."""
+        url = self.base_url + SHOPS_PATH
         try:
             with self.session.get(url, headers={"Accept": "application/json"}, timeout=self.timeout,
                                   allow_redirects=False, stream=True) as response:
                 _check_status(response)
-                return _read_body(response)
+                yield from _stream_items(response.iter_content(chunk_size=CHUNK_BYTES))
         except requests.exceptions.ConnectTimeout:
             raise SetCentrumError("TIMEOUT", f"сервер SET Centrum не отвечает ({self.base_url})") from None
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as error:
@@ -131,67 +132,165 @@ def _error_text(response: requests.Response) -> str:
     return f": {' — '.join(parts)}" if parts else ""
 
 
-def _read_body(response: requests.Response) -> bytearray:
-    # One growing buffer, not chunks joined at the end: the body is never held twice.
-    body = bytearray()
-    for chunk in response.iter_content(chunk_size=1024 * 1024):
-        if len(body) + len(chunk) > MAX_BODY_BYTES:
-            raise SetCentrumError("BAD_RESPONSE", f"ответ сервера SET Centrum больше {MAX_BODY_BYTES // 2 ** 20} МБ")
-        body += chunk
-    return body
+def _stream_items(chunks: Iterable[bytes]) -> Iterator[object]:
+    """ijson's C parser fed chunk by chunk; the answer's shape is followed by a second parser of its top level
+    only until the "shops" list opens (a few events in the first chunk)."""
+    items, shape = ijson.sendable_list(), _Shape()
+    parser = ijson.items_coro(items, "shops.item")
+    guard, size = _SurrogateGuard(), 0
+    try:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise SetCentrumError("BAD_RESPONSE",
+                                      f"ответ сервера SET Centrum больше {MAX_BODY_BYTES // 2 ** 20} МБ")
+            yield from _parse(guard.feed(chunk), shape, parser, guard, items)
+        yield from _parse(guard.end(), shape, parser, guard, items)
+        shape.end()
+        parser.close()
+    except ijson.JSONError:  # also a body that is not UTF-8
+        raise SetCentrumError("BAD_RESPONSE", "ответ сервера SET Centrum не в формате JSON") from None
+    yield from guard.restored(items)
 
 
-def _decoded(body: bytearray) -> str:
-    """The body as text, as json.loads would decode it (UTF-8, or UTF-16/32 by its first bytes)."""
-    return body.decode(json.detect_encoding(body), "surrogatepass")
+def _parse(chunk: bytes, shape: "_Shape", parser, guard: "_SurrogateGuard", items: list) -> Iterator[object]:
+    if chunk:  # an empty one would end ijson's parsers
+        shape.feed(chunk)
+        parser.send(chunk)
+        yield from guard.restored(items)
+        del items[:]
 
 
-class _Item(tuple):
-    """A shop object of SET's answer as json.loads read it: (number, name, address)."""
-
-    __slots__ = ()
+def _no_shops_list() -> SetCentrumError:
+    return SetCentrumError("BAD_RESPONSE", "в ответе сервера SET Centrum нет списка магазинов (shops)")
 
 
-def _compact(item: dict) -> dict | _Item:
-    """json.loads' object_hook: an object with a number becomes an _Item at once. A dict is three times the
-    size of a tuple, and an answer holds 200,000 of them: 30 MB less in a worker while it imports."""
-    if "number" not in item or "shops" in item:
-        return item
-    return _Item((item["number"], item.get("name"), item.get("address")))
+class _Shape:
+    """Checks that the answer is an object with a "shops" list, reading its top level until the list opens."""
+
+    def __init__(self) -> None:
+        self.events = ijson.sendable_list()
+        self.parser = ijson.parse_coro(self.events)
+        self.first, self.key, self.found = True, None, False
+
+    def feed(self, chunk: bytes) -> None:
+        # In small pieces: the list opens in the first few bytes, and its 9,000 shops in the rest of a chunk
+        # would be 70,000 events to look at here.
+        for start in range(0, len(chunk), SHAPE_PIECE):
+            if self.found:
+                return
+            self.parser.send(chunk[start:start + SHAPE_PIECE])
+            self._follow()
+
+    def _follow(self) -> None:
+        for prefix, event, value in self.events:
+            if self.first and event != "start_map":
+                raise _no_shops_list()
+            self.first = False
+            if prefix == "shops" and self.key == "shops":
+                if event != "start_array":
+                    raise _no_shops_list()
+                self.found = True
+                break
+            if prefix == "" and event == "map_key":
+                self.key = value
+            elif prefix == "" and event == "end_map":
+                raise _no_shops_list()
+        del self.events[:]
+
+    def end(self) -> None:
+        if not self.found:
+            self.parser.close()  # a JSON error first, if the answer is cut off
+            raise _no_shops_list()
+
+
+# A JSON escape of a UTF-16 surrogate, with the backslashes before it: an odd number of them makes it an escape.
+_SURROGATE_ESCAPE = re.compile(rb"(\\+)u([dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+                               rb"|[dD][89a-fA-F][0-9a-fA-F]{2})")
+# What a lone one is passed to the parser as: U+FDD0 and U+FDD1 are noncharacters, for a program's own use.
+_MARKED = re.compile("\ufdd0([0-9a-fA-F]{4})\ufdd1")
+
+
+class _SurrogateGuard:
+    """ijson's parser (yajl) reads a lone surrogate escape ("\\ud800") as "?", where json.loads keeps it as the
+    character no database can hold. Such an escape is passed to the parser marked, and turned back into the
+    character in the parsed shop, to be refused by the same check (boundary.text_problem) as before."""
+
+    def __init__(self) -> None:
+        self.held, self.marked = b"", False
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.held + chunk
+        if b"\\u" not in data and b"\\" not in data[-12:]:
+            self.held = b""
+            return data
+        # Hold back a tail that may hold the start of an escape, never cutting a run of backslashes: an escape
+        # that starts before the cut then ends within `data`.
+        cut = max(len(data) - 12, 0)
+        while cut and data[cut - 1] == ord("\\"):
+            cut -= 1
+        parts, done = [], 0
+        for match in _SURROGATE_ESCAPE.finditer(data):
+            if match.start() >= cut:
+                break
+            parts += (data[done:match.start()], self._lone(match))
+            done = match.end()
+        cut = max(cut, done)
+        self.held = data[cut:]
+        return b"".join((*parts, data[done:cut]))
+
+    def end(self) -> bytes:
+        data, self.held = self.held, b""
+        return self._mark(data)
+
+    def _mark(self, data: bytes) -> bytes:
+        return _SURROGATE_ESCAPE.sub(self._lone, data) if b"\\u" in data else data
+
+    def _lone(self, match: re.Match) -> bytes:
+        slashes, code = match.groups()
+        if len(slashes) % 2 == 0 or len(code) > 4:
+            return match.group(0)  # text after an escaped backslash, or a surrogate pair: a real character
+        self.marked = True
+        return slashes + b"ufdd0" + code + b"\\ufdd1"
+
+    def restored(self, items: list) -> Iterable[object]:
+        if not self.marked:
+            return items
+        return [{key: _MARKED.sub(lambda m: chr(int(m[1], 16)), value) if type(value) is str else value
+                 for key, value in item.items()} if type(item) is dict else item for item in items]
 
 
 def parse_shops(data: object) -> list[Shop]:
-    """Checks the documented shape; duplicate numbers count once (the first one's address is kept).
-
-    Tens of thousands of shops go through this loop, so the common case is kept to a few type checks.
-    Each parsed item is dropped from `data` as it is read: the JSON objects and the shops made of them
-    are never all in memory at once (200,000 of each would be 150 MB).
-    """
+    """An answer already parsed: checks the documented shape, then each shop as checked_shops does."""
     shops = data.get("shops") if isinstance(data, dict) else None
     if not isinstance(shops, list):
-        raise SetCentrumError("BAD_RESPONSE", "в ответе сервера SET Centrum нет списка магазинов (shops)")
-    seen: dict[int, Shop] = {}
-    for position, item in enumerate(shops, start=1):
-        if type(item) is _Item:
-            number, name, address = item
-        elif type(item) is dict:
-            if "number" not in item:
-                raise _bad_shop(position, "нет номера (number)")
-            number, name, address = item["number"], item.get("name"), item.get("address")
-        else:
+        raise _no_shops_list()
+    return list(checked_shops(shops))
+
+
+def checked_shops(items: Iterable[object]) -> Iterator[Shop]:
+    """Each item of the "shops" list checked and made a Shop; duplicate numbers count once (the first one's
+    address is kept). Tens of thousands of shops go through this loop, so the common case is kept to a few type
+    checks; only the numbers seen are remembered."""
+    seen: set[int] = set()
+    for position, item in enumerate(items, start=1):
+        if type(item) is not dict:
             raise _bad_shop(position, "неверный формат записи (не объект JSON)")
+        if "number" not in item:
+            raise _bad_shop(position, "нет номера (number)")
+        number, name, address = item["number"], item.get("name"), item.get("address")
         # bool is an int subclass in Python, but `true` is not a store number.
         if type(number) is not int or not 0 < number <= MAX_NUMBER:
             raise _bad_number(number, position)
         if number not in seen:
-            seen[number] = Shop(str(number), name if name is None else _text(name, "name", MAX_NAME, position),
-                                address if address is None else _text(address, "address", MAX_ADDRESS, position))
-        shops[position - 1] = None
-    return list(seen.values())
+            seen.add(number)
+            yield Shop(str(number), name if name is None else _text(name, "name", MAX_NAME, position),
+                       address if address is None else _text(address, "address", MAX_ADDRESS, position))
 
 
 def _bad_number(number: object, position: int) -> SetCentrumError:
-    shown = json.dumps(number, ensure_ascii=False)[:40]
+    # ijson reads 101.5 as a Decimal, which json.dumps writes as the float it is.
+    shown = json.dumps(number, ensure_ascii=False, default=float)[:40]
     return _bad_shop(position, f"некорректный номер (number = {shown}): нужно целое число от 1 до {MAX_NUMBER}")
 
 

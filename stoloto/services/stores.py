@@ -23,6 +23,8 @@ SOURCE_LABELS = {SOURCE_SET: "SET", SOURCE_MANUAL: "вручную"}
 # SET numbers are integers > 0, so a code never starts with 0: "0101" would match no SET store.
 CODE_PATTERN = re.compile(r"[1-9][0-9]{0,15}")
 INSERT_CHUNK = 10_000
+# The columns an imported store's row fills, in the order the import makes them.
+IMPORT_COLUMNS = ("code", "name", "address", "source", "created_at", "updated_at")
 # Ids are INTEGER columns: a larger number typed into a URL must not reach PostgreSQL as an overflow.
 MAX_ID = 2 ** 31 - 1
 # Ids travel in the bind form; a page of the list holds at most a few hundred.
@@ -68,63 +70,74 @@ def import_from_set(actor: str) -> int:
     """
     try:
         client = setcentrum_client()
-        try:
-            shops = client.shops()
-        except SetCentrumError as failure:
-            raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
-                                  "Магазины не добавлены. Проверьте «Адрес сервера SET Centrum» в «Настройки» и "
-                                  "работу сервера SET, затем повторите загрузку.") from None
-        added = _add_new_stores(shops, actor)
+        # One transaction: the known codes, then SET's answer read as it streams in, keeping only the new shops
+        # (never all 200,000 parsed shops at once), then a bulk write of them and a journal row.
+        known = set(db.session.scalars(select(Store.code)))
+        new, listed = _new_shops(client, known)
+        del known
+        added = _add_new_stores(new, listed, actor)
     except errors.SisError as error:
         audit.record_now(actor, "store", None, ACTION_IMPORT, "error", str(error))
         raise
     return added
 
 
-def _add_new_stores(shops: list[Shop], actor: str) -> int:
+def _new_shops(client: SetCentrumClient, known: set[str]) -> tuple[list[Shop], int]:
+    """SET's shops whose codes are not in `known`, and how many SET lists."""
+    new, listed = [], 0
     try:
-        return _insert_new(shops, actor)
+        for shop in client.shops():
+            listed += 1
+            if shop.code not in known:
+                new.append(shop)
+    except SetCentrumError as failure:
+        raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
+                              "Магазины не добавлены. Проверьте «Адрес сервера SET Centrum» в «Настройки» и "
+                              "работу сервера SET, затем повторите загрузку.") from None
+    return new, listed
+
+
+def _add_new_stores(new: list[Shop], listed: int, actor: str) -> int:
+    try:
+        return _insert_new(new, listed, actor)
     except IntegrityError:
         # Someone else imported (or typed in) some of these codes meanwhile: read again, add the rest.
         db.session.rollback()
-        return _insert_new(shops, actor)
+        known = set(db.session.scalars(select(Store.code)))
+        return _insert_new([shop for shop in new if shop.code not in known], listed, actor)
 
 
-def _insert_new(shops: list[Shop], actor: str) -> int:
-    """One transaction: one query for the known codes, a bulk write of the new ones, a journal row."""
-    known = set(db.session.scalars(select(Store.code)))
-    new = [shop for shop in shops if shop.code not in known]
-    del known
+def _insert_new(new: list[Shop], listed: int, actor: str) -> int:
+    """A bulk write of the new stores and a journal row, committed."""
     now = utcnow()
-    # Rows are made as they are written, never all at once: 100,000 dicts would be 40 MB of a worker's memory.
+    # Rows are made as they are written, never all at once: 100,000 of them would be 40 MB of a worker's memory.
     # contract_id and comment are left out (NULL): every column less is work saved on each of 100,000 rows.
-    rows = ({"code": shop.code, "name": store_name(shop.code), "address": shop.address, "source": SOURCE_SET,
-             "created_at": now, "updated_at": now} for shop in new)
+    rows = ((shop.code, store_name(shop.code), shop.address, SOURCE_SET, now, now) for shop in new)
     if db.session.connection().dialect.name == "postgresql":
         _copy(rows)
     else:
         # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
         # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
-        while chunk := list(islice(rows, INSERT_CHUNK)):
+        while chunk := [dict(zip(IMPORT_COLUMNS, row, strict=True)) for row in islice(rows, INSERT_CHUNK)]:
             db.session.execute(insert(Store.__table__), chunk)
-    listed = [shop.code for shop in new[:audit.LISTED_OBJECTS]]
+    listed_codes = [shop.code for shop in new[:audit.LISTED_OBJECTS]]
     audit.record(actor, "store", None, ACTION_IMPORT,
-                 details=f"{loaded_message(len(new))}; в SET Centrum {plural.stores(len(shops))}",
-                 object_ids=db.session.scalars(select(Store.id).where(Store.code.in_(listed)).order_by(Store.id)))
+                 details=f"{loaded_message(len(new))}; в SET Centrum {plural.stores(listed)}",
+                 object_ids=db.session.scalars(select(Store.id).where(Store.code.in_(listed_codes))
+                                               .order_by(Store.id)))
     db.session.commit()
     return len(new)
 
 
-def _copy(rows: Iterable[dict]) -> None:
+def _copy(rows: Iterable[tuple]) -> None:
     """PostgreSQL's COPY into stores, in the session's transaction: 100,000 stores in a third of the time
     multi-row INSERTs take. A code someone else added meanwhile raises IntegrityError, as an INSERT would."""
     connection = db.session.connection()
-    columns = ("code", "name", "address", "source", "created_at", "updated_at")
     cursor = connection.connection.driver_connection.cursor()
     try:
-        with cursor.copy(f"COPY {Store.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {Store.__tablename__} ({', '.join(IMPORT_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[column] for column in columns])
+                copy.write_row(row)
     except connection.dialect.loaded_dbapi.IntegrityError as error:
         raise IntegrityError("COPY stores", None, error) from None
     finally:

@@ -30,7 +30,10 @@ from stoloto.stands.stoloto_stand import (
 # A fixed name: under `python -m` __name__ would be "__main__".
 log = logging.getLogger("stoloto.stands.setcentrum_stand")
 
-FAULT_KINDS = ("delay", "status", "garbage", "html502", "drop", "bad_shop", "duplicates")
+FAULT_KINDS = ("delay", "status", "garbage", "html502", "drop", "bad_shop", "duplicates", "truncated", "malformed",
+               "shape", "escapes")
+# How a "shape" fault answers: anything but an object with a "shops" list.
+SHAPES = ("list", "null", "absent", "object")
 ENDPOINTS = ("shops",)
 MAX_SHOPS = 1_000_000
 DEFAULT_SHOPS = 40
@@ -103,6 +106,32 @@ class ShopCatalog:
             shop = {"number": BAD_NUMBERS[variant], **shop}
         return self.body_with_extra(shop)
 
+    def truncated_body(self) -> bytes:
+        """The answer cut off in the middle of the list: what a client sees when SET stops writing halfway."""
+        body = self.body
+        return body[:max(len(body) // 2, len(b'{"shops": [{"number": 1'))]
+
+    def malformed_body(self) -> bytes:
+        """The answer with a broken shop after all the good ones (a comma missing between two fields)."""
+        with self._lock:
+            body, has_shops, number = self._body, self.count > 0, self.start + self.count
+        return body[:-2] + (b", " if has_shops else b"") + b'{"number": %d "name": null}]}' % number
+
+    def shape_body(self, variant: str) -> bytes:
+        """The shops, but not as §2's {"shops": [...]}."""
+        with self._lock:
+            body = self._body
+        shops = body[len(b'{"shops": '):-1]
+        return {"list": shops, "null": b'{"count": 2, "shops": null}', "absent": b'{"shop": ' + shops + b'}',
+                "object": b'{"shops": {"item": {"number": 101}}}'}[variant]
+
+    def escapes_body(self) -> bytes:
+        """A shop whose address holds JSON escapes a parser may get wrong: a surrogate pair (an emoji) and an
+        escaped backslash followed by "ud800" (text, not a surrogate)."""
+        with self._lock:
+            number = self.start + self.count
+        return self.body_with_extra({"number": number, "address": "г. Тверь \U0001f600 \\ud800"})
+
     def duplicates_body(self) -> bytes:
         with self._lock:
             first, has_shops = self._first, self.count > 0
@@ -117,6 +146,11 @@ def parse_setcentrum_fault(data: dict) -> dict[str, Any]:
         variant = data.get("variant", "string")
         if variant not in BAD_VARIANTS:
             raise invalid(f"'variant' must be one of: {', '.join(BAD_VARIANTS)}", ["variant"])
+        fault["variant"] = variant
+    if fault["kind"] == "shape":
+        variant = data.get("variant", "list")
+        if variant not in SHAPES:
+            raise invalid(f"'variant' must be one of: {', '.join(SHAPES)}", ["variant"])
         fault["variant"] = variant
     return fault
 
@@ -169,6 +203,14 @@ def shops_fault_response(stand: SetCentrumStand, fault: dict[str, Any]) -> Respo
         return Response(stand.catalog.bad_shop_body(fault["variant"]), content_type="application/json")
     if fault["kind"] == "duplicates":
         return Response(stand.catalog.duplicates_body(), content_type="application/json")
+    if fault["kind"] == "shape":
+        return Response(stand.catalog.shape_body(fault["variant"]), content_type="application/json")
+    if fault["kind"] == "escapes":
+        return Response(stand.catalog.escapes_body(), content_type="application/json")
+    if fault["kind"] == "truncated":
+        return Response(stand.catalog.truncated_body(), content_type="application/json")
+    if fault["kind"] == "malformed":
+        return Response(stand.catalog.malformed_body(), content_type="application/json")
     response = apply_fault(fault, lambda: stand.running)
     # None: a delay has passed, now answer normally.
     return response or Response(stand.catalog.body, content_type="application/json")

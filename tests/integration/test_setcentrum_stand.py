@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -145,6 +146,24 @@ def test_fault_duplicates(stand):
     assert [shop["number"] for shop in shops(stand).json()["shops"]] == [101, 101]
 
 
+def test_fault_truncated_cuts_the_answer_in_the_middle_of_the_list(stand):
+    add_fault(stand, kind="truncated")
+    response = shops(stand)
+    assert response.status_code == 200
+    assert response.content.startswith(b'{"shops": [{"number": 101')
+    assert int(response.headers["Content-Length"]) == len(response.content) < len(shops(stand).content)
+    with pytest.raises(ValueError):
+        json.loads(response.content)
+
+
+def test_fault_malformed_breaks_the_list_after_the_good_shops(stand):
+    add_fault(stand, kind="malformed")
+    body = shops(stand).text
+    with pytest.raises(ValueError) as caught:
+        json.loads(body)
+    assert caught.value.pos > len(shops(stand).text) - 10  # after all 40 good shops
+
+
 def test_faults_cleared(stand):
     add_fault(stand, kind="status", count=5)
     assert len(control(stand, "state", method="GET").json()["faults"]) == 1
@@ -153,6 +172,7 @@ def test_faults_cleared(stand):
 
 
 @pytest.mark.parametrize("fault", [{"kind": "explode"}, {"kind": "bad_shop", "variant": "weird"},
+                                   {"kind": "shape", "variant": "weird"},
                                    {"kind": "status", "status": 99}])
 def test_fault_validation(stand, fault):
     assert control(stand, "faults", fault).status_code == 400

@@ -139,6 +139,10 @@ FAULTS = [
     ({"kind": "status", "status": 404}, "вернул ошибку HTTP 404"),
     ({"kind": "html502"}, "вернул ошибку HTTP 502"),
     ({"kind": "garbage"}, "не в формате JSON"),
+    ({"kind": "truncated"}, "не в формате JSON"),
+    ({"kind": "malformed"}, "не в формате JSON"),
+    *[({"kind": "shape", "variant": variant}, "в ответе сервера SET Centrum нет списка магазинов (shops)")
+      for variant in ("list", "null", "absent", "object")],
     ({"kind": "drop"}, "разорвал соединение"),
     ({"kind": "delay", "seconds": 2}, "не ответил за 0.5 с"),
     *[({"kind": "bad_shop", "variant": variant}, "у 41-го магазина в списке")
@@ -169,6 +173,24 @@ def test_any_set_failure_adds_nothing_and_says_why(ctx, setcentrum, fault, reaso
     assert failed.result == "error" and reason in failed.details
     # The fault was one call: the next import works.
     assert stores.import_from_set("tester") == 39
+
+
+def test_an_answer_cut_off_after_thousands_of_good_shops_adds_none_of_them(ctx, setcentrum):
+    """The answer is read as a stream: the good shops before the cut are read before the cut is seen."""
+    setcentrum.shops(30_000)
+    for kind in ("truncated", "malformed"):
+        setcentrum.fault(kind)
+        with pytest.raises(SisError, match="ответ сервера SET Centrum не в формате JSON"):
+            stores.import_from_set("tester")
+        assert count_stores() == 0
+    assert stores.import_from_set("tester") == 30_000
+
+
+def test_escapes_in_a_streamed_answer_are_read_as_json_says(ctx, setcentrum):
+    """A surrogate pair is one character; a backslash escaped before "ud800" is text, not a lone surrogate."""
+    setcentrum.fault("escapes")
+    assert stores.import_from_set("tester") == 41
+    assert db.session.scalar(select(Store.address).where(Store.code == "141")) == "г. Тверь \U0001f600 \\ud800"
 
 
 def test_bad_shop_messages_name_the_bad_number(ctx, setcentrum):
