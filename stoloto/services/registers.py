@@ -310,9 +310,10 @@ def _finish_run(drain: "_Run", run_id: int, actor: str, total: int) -> None:
             log.exception("register run %s could not record its end", run_id)
 
 
-_WAITING_AMONG = (select(func.coalesce(_registers.c.reason, CONTRACT_NOT_ACTIVE.value), func.count())
+_REASON = func.coalesce(_registers.c.reason, CONTRACT_NOT_ACTIVE.value)  # one recorded before Stoloto was asked
+_WAITING_AMONG = (select(_REASON, func.count())
                   .where(_registers.c.id.in_(bindparam("ids", expanding=True)), _registers.c.state == PENDING.value)
-                  .group_by(func.coalesce(_registers.c.reason, CONTRACT_NOT_ACTIVE.value)))
+                  .group_by(_REASON))
 
 
 def _record_finish(run_id: int, actor: str, active: list[int], total: int) -> None:
