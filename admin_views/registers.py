@@ -81,7 +81,7 @@ class CashRegisterView(LargeListMixin, ExportMixin, SecureModelView):
     @action("finish", "Зарегистрировать сейчас",
             "Зарегистрировать отмеченные кассы в Столото сейчас, не дожидаясь фонового задания?")
     def action_finish(self, ids):
-        """Starts the run in the background; the list it returns to shows its progress (run_view)."""
+        """Starts the run in the background; the list it returns to shows its progress (progress_view)."""
         try:
             started = registers.finish_now(registers.parse_ids(ids), actor())
         except SisError as error:
@@ -91,8 +91,8 @@ class CashRegisterView(LargeListMixin, ExportMixin, SecureModelView):
             flash(started.refusal, "warning")
         return redirect(_showing_run(get_redirect_target() or self.get_url(".index_view"), started.run_id))
 
-    @expose("/run/")
-    def run_view(self):
+    @expose("/progress/")
+    def progress_view(self):
         """A run's notice for static/progress.js, which updates «Кассы» until the run is over."""
         state = registers.run_state(record_id(request.args.get("id")))
         if state is None:

@@ -30,7 +30,7 @@ def started_run(response) -> int:
 
 
 def progress(browser, run: int) -> dict:
-    response = browser.get(f"/registers/run/?id={run}")
+    response = browser.get(f"/registers/progress/?id={run}")
     assert response.status_code == 200
     return response.get_json()
 
@@ -61,7 +61,7 @@ def test_a_run_shows_its_progress_and_then_its_counts(app, stand, web):
     first = progress(operator, run)
     assert first["waiting"] and re.fullmatch(r"Регистрация касс: \d+ из 14…", first["notice"]), first
     page = operator.get(f"/registers/?run={run}").get_data(as_text=True)
-    assert f'data-sis-progress="/registers/run/?id={run}"' in page and "Регистрация касс: " in page
+    assert f'data-sis-progress="/registers/progress/?id={run}"' in page and "Регистрация касс: " in page
     final = "Регистрация касс: зарегистрировано 12, ожидают 0, не тронуто 2 (договор магазина не «Активный»)."
     assert finished(operator, run)["notice"] == final
     set_latency(stand, 0)
@@ -120,7 +120,7 @@ def test_bad_ids_get_a_russian_message(app, web):
     nul = operator.post("/registers/action/", {"action": "finish", "rowid": ["1\x002"], "url": "/registers/"})
     assert nul.status_code == 400 and FORBIDDEN in nul.get_data(as_text=True)
     for run in ("x", "99999999999", "-1", "42"):
-        response = operator.get(f"/registers/run/?id={run}")
+        response = operator.get(f"/registers/progress/?id={run}")
         assert response.status_code == 404 and response.get_json() == {"error": "Запуск регистрации касс не найден."}
         assert operator.get(f"/registers/?run={run}").status_code == 200
     assert journal(app) == []
