@@ -270,8 +270,8 @@ def run_state(run_id: int | None) -> RunState | None:
         return RunState(run.id, False, report.message(),
                         "warning" if report.waiting or report.not_active else "success")
     if run.alive_until < utcnow():  # its process stopped: the job takes its registers once their claims expire
-        return RunState(run.id, False, f"Регистрация касс прервалась: процесс СИ остановился, пройдя {run.done} из "
-                                       f"{total} (зарегистрировано {run.registered}). Остальные кассы "
+        return RunState(run.id, False, f"Регистрация касс прервалась на {run.done} из {total} (зарегистрировано "
+                                       f"{run.registered}): процесс СИ остановился. Остальные кассы "
                                        "зарегистрирует фоновое задание.", "danger")
     return RunState(run.id, True, f"Регистрация касс: {run.done} из {total}…", "info")
 
