@@ -8,38 +8,11 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
+from tests.integration.register_runs import finished, press, progress, started_run
 from tests.integration.test_bad_input_panel import FORBIDDEN
-from tests.integration.test_processes import wait_for
 from tests.integration.test_register_drain import registered_each_once, set_latency, stocked_contract, waiting_registers
 
 CONCURRENCY = settings.STOLOTO_CONCURRENCY
-STARTED = re.compile(r"/registers/\?run=(\d+)$")
-
-
-def press(browser, ids: list[int]):
-    """«С отмеченными» → «Зарегистрировать сейчас» on the list, as the page's form sends it."""
-    return browser.post("/registers/action/", {"action": "finish", "rowid": [str(i) for i in ids],
-                                               "url": "/registers/"})
-
-
-def started_run(response) -> int:
-    assert response.status_code == 302, response.get_data(as_text=True)
-    match = STARTED.search(response.headers["Location"])
-    assert match, response.headers["Location"]
-    return int(match.group(1))
-
-
-def progress(browser, run: int) -> dict:
-    response = browser.get(f"/registers/progress/?id={run}")
-    assert response.status_code == 200
-    return response.get_json()
-
-
-def finished(browser, run: int) -> dict:
-    answers = []
-    wait_for(lambda: not answers.append(progress(browser, run)) and not answers[-1]["waiting"], 120,
-             "the run to finish")
-    return answers[-1]
 
 
 def journal(app) -> list[tuple[str, str]]:
