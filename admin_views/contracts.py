@@ -66,7 +66,7 @@ def waiting_notice() -> str:
 
 
 def _status_formatter(view, context, model, name):
-    # The cell updates itself (static/contracts.js) while the contract waits for its terminal numbers.
+    # The cell updates itself (static/progress.js) while the contract waits for its terminal numbers.
     if not contracts.waiting_for_terminals(model):
         return Markup('<span id="contract-status-{}" data-sis-live>{}</span>').format(
             model.id, status_label(model.status))
@@ -223,7 +223,7 @@ class ContractView(ExportMixin, SecureModelView):
 
     @expose("/progress/")
     def progress_view(self):
-        """The contract's status for static/contracts.js, which updates the page while it waits for terminals."""
+        """The contract's status for static/progress.js, which updates the page while it waits for terminals."""
         contract = db.session.get(Contract, record_id(request.args.get("id")) or 0)
         if contract is None:
             return jsonify({"error": "Договор не найден."}), 404

@@ -1,7 +1,11 @@
 """Tab "Кассы": every cash register, its terminal number and state; the detail page shows its history."""
-from flask import flash
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import flash, jsonify, redirect, request
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_admin.helpers import get_redirect_target
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -14,7 +18,7 @@ from stoloto.services import register_search, registers
 
 from .export import ExportMixin
 from .formatters import datetime_formatter, details_link, in_zone
-from .guard import RecordIdFilter
+from .guard import RecordIdFilter, record_id
 from .large_lists import LargeListMixin
 from .security import SecureModelView, actor, contract_options, show_error
 
@@ -72,15 +76,28 @@ class CashRegisterView(ExportMixin, LargeListMixin, SecureModelView):
     # The badge's word without its HTML, made 200,000 times in an export.
     column_formatters_export = dict(column_formatters, state=lambda v, c, m, n: STATE_LABELS.get(m.state, m.state))
 
+    list_template = "admin/registers/list.html"
+
     @action("finish", "Зарегистрировать сейчас",
             "Зарегистрировать отмеченные кассы в Столото сейчас, не дожидаясь фонового задания?")
     def action_finish(self, ids):
+        """Starts the run in the background; the list it returns to shows its progress (progress_view)."""
         try:
-            report = registers.finish_now(registers.parse_ids(ids), actor())
+            started = registers.finish_now(registers.parse_ids(ids), actor())
         except SisError as error:
             show_error(error)
-        else:
-            flash(report.message(), "warning" if report.waiting or report.not_active else "success")
+            return None
+        if started.refusal:
+            flash(started.refusal, "warning")
+        return redirect(_showing_run(get_redirect_target() or self.get_url(".index_view"), started.run_id))
+
+    @expose("/progress/")
+    def progress_view(self):
+        """A run's notice for static/progress.js, which updates «Кассы» until the run is over."""
+        state = registers.run_state(record_id(request.args.get("id")))
+        if state is None:
+            return jsonify({"error": "Запуск регистрации касс не найден."}), 404
+        return jsonify({"waiting": state.running, "notice": state.notice})
 
     def search_placeholder(self) -> str:
         return "Терминал, магазин, касса или серийный номер"
@@ -102,9 +119,18 @@ class CashRegisterView(ExportMixin, LargeListMixin, SecureModelView):
         return count, query.all() if execute else query
 
     def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs["register_runs"] = registers.runs_to_show(record_id(request.args.get("run")))
         if template == self.details_template and "model" in kwargs:
             kwargs["history"] = db.session.scalars(
                 select(RegistrationAttempt).where(RegistrationAttempt.cash_register_id == kwargs["model"].id)
                 .order_by(RegistrationAttempt.id.desc())).all()
             kwargs["reason_labels"], kwargs["state_labels"] = REASON_LABELS, STATE_LABELS
         return super().render(template, **kwargs)
+
+
+def _showing_run(url: str, run_id: int) -> str:
+    """The list's address as the user left it, naming the run whose notice it shows."""
+    parts = urlsplit(url)
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "run"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("run", run_id)])))

@@ -243,6 +243,26 @@ db.Index("ix_cash_registers_waiting", CashRegister.last_attempt_at.nulls_first()
          postgresql_where=WAITING_OR_MOVED).ddl_if(dialect="postgresql")
 
 
+class RegisterRun(db.Model):
+    """«Зарегистрировать сейчас» on ticked registers, run in the background: its progress, seen by every process."""
+
+    __tablename__ = "register_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_by: Mapped[str] = mapped_column(db.String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    register_ids: Mapped[list[int]] = mapped_column(db.JSON)  # the ticked registers found
+    done: Mapped[int] = mapped_column(default=0)        # of them: advanced, or with nothing to do
+    registered: Mapped[int] = mapped_column(default=0)  # registered now or before
+    not_active: Mapped[int] = mapped_column(default=0)  # left alone: the store's contract is not «Активный»
+    # At the end: the registers still waiting, by reason (register_lifecycle.Reason).
+    waiting_by_reason: Mapped[dict[str, int] | None] = mapped_column(db.JSON)
+    # Pushed on while registers advance, as far as their claims reach: a run not finished by then
+    # died with its process, and the job takes its registers once their claims expire.
+    alive_until: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
 class RegistrationAttempt(db.Model):
     """One step in a cash register's registration history, shown on its detail page."""
 

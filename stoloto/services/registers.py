@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -27,10 +27,11 @@ from .. import audit, errors, settings, signals
 from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
-from ..models import WAITING_OR_MOVED, CashRegister, Contract, Store, Terminal, utcnow
+from ..models import WAITING_OR_MOVED, CashRegister, Contract, RegisterRun, Store, Terminal, utcnow
 from ..register_lifecycle import (
     API_REASONS,
     DETAILS,
+    REASON_LABELS,
     REASON_MESSAGES,
     Move,
     Reason,
@@ -90,7 +91,7 @@ def _state(register: dict) -> RegistrationState:
 
 
 _stores, _contracts, _terminals = Store.__table__, Contract.__table__, Terminal.__table__
-_registers = CashRegister.__table__
+_registers, _runs = CashRegister.__table__, RegisterRun.__table__
 _registered_under = aliased(_contracts)
 # The one query: a register (or, with id None, one not recorded yet) with its store, its store's
 # contract (the one it must be registered under), the contract it is registered under, and its number.
@@ -178,9 +179,12 @@ class FinishReport:
     registered: int = 0  # registered now or before
     waiting: int = 0     # still waiting (the job: every register of an «Активный» contract); the list shows why
     not_active: int = 0  # left alone: their store has no contract, or it is not «Активный»
+    by_reason: dict[Reason, int] = field(default_factory=dict)  # of the waiting, when counted
 
     def message(self) -> str:
-        parts = [f"зарегистрировано {self.registered}", f"ожидают {self.waiting}"]
+        reasons = ", ".join(f"«{REASON_LABELS[reason]}» — {count}" for reason, count in self.by_reason.items())
+        parts = [f"зарегистрировано {self.registered}",
+                 f"ожидают {self.waiting}" + (f" ({reasons})" if reasons else "")]
         if self.not_active:
             parts.append(f"не тронуто {self.not_active} (договор магазина не «Активный»)")
         return "Регистрация касс: " + ", ".join(parts) + "."
@@ -204,29 +208,150 @@ def parse_ids(values) -> list[int]:
                               "Вернитесь к списку и отметьте кассы снова.") from None
 
 
-def finish_now(register_ids: list[int], actor: str) -> FinishReport:
-    """«Зарегистрировать сейчас» in «Кассы»: what the job does, for the ticked registers, at once.
+RUN_JOURNAL_ACTION = "Регистрация касс вручную"
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    refusal: str | None = None  # the ticked registers are already under way in this (earlier) run
+
+
+def finish_now(register_ids: list[int], actor: str) -> RunStarted:
+    """«Зарегистрировать сейчас» in «Кассы»: what the job does, for the ticked registers, in the background.
 
     A person asked, so Stoloto is asked even while the API holds it off, and with no time limit. As
     in the job, registers of a store whose contract is not active are left alone, the registers go
     «Одновременных запросов к Столото» at a time, and a contract that Stoloto fails for is asked once.
+    The run outlives the request; its row (register_runs) tells every process how far it is (run_state).
+    While a run goes on, pressing again on any of its registers shows that run rather than a second
+    one; the registers' claims keep the job and any run that starts anyway off them.
     """
     query = (select(CashRegister.id, Contract.status)
              .select_from(CashRegister).join(Store).outerjoin(Contract, Contract.id == Store.contract_id)
-             .where(CashRegister.id.in_(register_ids)))
-    with db.engine.connect() as connection:
-        rows = connection.execute(query).all()
+             .where(CashRegister.id.in_(register_ids)).order_by(CashRegister.id))
+    rows = db.session.execute(query).all()
+    if not rows:
+        raise errors.SisError("NOT_FOUND", "Отмеченные кассы не найдены: обновите страницу и отметьте их снова.")
+    ids = [row.id for row in rows]
+    for run in _runs_under_way():
+        if not set(run.register_ids).isdisjoint(ids):
+            return RunStarted(run.id, "Отмеченные кассы уже регистрируются: дождитесь конца запуска, "
+                                      f"начатого {run.started_by}.")
     active = [row.id for row in rows if row.status == ContractStatus.ACTIVE.value]
-    if active:
-        _Drain(register_ids=active).go()
+    registered = db.session.execute(_REGISTERED_AMONG, {"ids": active}).scalar_one() if active else 0
+    drain = _Run(active)
+    run = RegisterRun(started_by=actor, register_ids=ids, registered=registered, not_active=len(rows) - len(active),
+                      done=len(rows) - len(active) + registered, alive_until=utcnow() + drain.claim_for)
+    db.session.add(run)
+    db.session.commit()
+    drain.progress = _Progress(run.id, run.done, registered, drain.claim_for)
+    threading.Thread(target=_finish_run, args=(drain, run.id, actor, len(rows)), daemon=True,
+                     name=f"sis-register-run-{run.id}").start()
+    return RunStarted(run.id)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What «Кассы» shows of a run: its notice, and whether it still goes on."""
+    id: int
+    running: bool
+    notice: str
+    category: str  # the notice's Bootstrap alert
+
+
+def run_state(run_id: int | None) -> RunState | None:
+    run = None if run_id is None else db.session.get(RegisterRun, run_id)
+    if run is None:
+        return None
+    total = len(run.register_ids)
+    if run.finished_at is not None:
+        report = _report(run.registered, run.not_active, run.waiting_by_reason)
+        return RunState(run.id, False, report.message(),
+                        "warning" if report.waiting or report.not_active else "success")
+    if run.alive_until < utcnow():  # its process stopped: the job takes its registers once their claims expire
+        return RunState(run.id, False, f"Регистрация касс прервалась на {run.done} из {total} (зарегистрировано "
+                                       f"{run.registered}): процесс СИ остановился. Остальные кассы "
+                                       "зарегистрирует фоновое задание.", "danger")
+    return RunState(run.id, True, f"Регистрация касс: {run.done} из {total}…", "info")
+
+
+def runs_to_show(run_id: int | None) -> list[RunState]:
+    """The notices «Кассы» shows: the run the page names (the one the user just started), and every run under way."""
+    wanted = [run.id for run in _runs_under_way()]
+    if run_id is not None and run_id not in wanted:
+        wanted.insert(0, run_id)
+    return [state for state in map(run_state, wanted) if state is not None]
+
+
+def _report(registered: int, not_active: int, waiting_by_reason: dict[str, int] | None) -> FinishReport:
+    waiting = waiting_by_reason or {}
+    return FinishReport(registered=registered, waiting=sum(waiting.values()), not_active=not_active,
+                        by_reason={Reason(code): count for code, count in waiting.items()})
+
+
+def _runs_under_way() -> list[RegisterRun]:
+    return list(db.session.scalars(select(RegisterRun).where(RegisterRun.finished_at.is_(None),
+                                                             RegisterRun.alive_until >= utcnow())
+                                   .order_by(RegisterRun.id)))
+
+
+def _finish_run(drain: "_Run", run_id: int, actor: str, total: int) -> None:
+    """The run's thread: drains its registers, then writes the counts to its row and to «Журнал»."""
+    with drain.app.app_context():
+        try:
+            if drain.register_ids:
+                drain.go()
+        except Exception:  # the counts below still tell what it did; the job takes the rest
+            log.exception("register run %s broke off", run_id)
+        try:
+            _record_finish(run_id, actor, drain.register_ids, total)
+        except Exception:  # the row stays unfinished and says so once its claims have expired
+            log.exception("register run %s could not record its end", run_id)
+
+
+_REASON = func.coalesce(_registers.c.reason, CONTRACT_NOT_ACTIVE.value)  # one recorded before Stoloto was asked
+_WAITING_AMONG = (select(_REASON, func.count())
+                  .where(_registers.c.id.in_(bindparam("ids", expanding=True)), _registers.c.state == PENDING.value)
+                  .group_by(_REASON))
+
+
+def _record_finish(run_id: int, actor: str, active: list[int], total: int) -> None:
     with db.engine.connect() as connection:
         registered = connection.execute(_REGISTERED_AMONG, {"ids": active}).scalar_one() if active else 0
-        report = FinishReport(registered=registered, waiting=len(active) - registered,
-                              not_active=len(rows) - len(active))
-        audit.record_in(connection, actor, "cash_register", None, "Регистрация касс вручную",
-                        details=report.message(), object_ids=[row.id for row in rows])
+        waiting = dict(connection.execute(_WAITING_AMONG, {"ids": active}).all()) if active else {}
+        by_reason = {reason.value: waiting[reason.value] for reason in Reason if waiting.get(reason.value)}
+        connection.execute(update(_runs).where(_runs.c.id == run_id).values(
+            done=total, registered=registered, waiting_by_reason=by_reason, finished_at=utcnow()))
+        run = connection.execute(select(_runs.c.not_active, _runs.c.register_ids).where(_runs.c.id == run_id)).one()
+        audit.record_in(connection, actor, "cash_register", None, RUN_JOURNAL_ACTION,
+                        details=_report(registered, run.not_active, by_reason).message(), object_ids=run.register_ids)
         connection.commit()
-    return report
+
+
+class _Progress:
+    """A run's counts, written to its row at most every EVERY seconds; each write also pushes on
+    how long the run counts as alive, as far as the claims of the registers it advances reach."""
+
+    EVERY = 0.5
+
+    def __init__(self, run_id: int, done: int, registered: int, alive_for: timedelta):
+        self.run_id, self.done, self.registered, self.alive_for = run_id, done, registered, alive_for
+        self.lock = threading.Lock()
+        self.written = time.monotonic()
+
+    def advanced(self, state: RegistrationState | None) -> None:
+        with self.lock:
+            self.done += 1
+            self.registered += state is not None and state.status == "REGISTERED"
+            if time.monotonic() - self.written < self.EVERY:
+                return
+            self.written = time.monotonic()
+            with db.engine.connect() as connection:
+                connection.execute(update(_runs).where(_runs.c.id == self.run_id)
+                                   .values(done=self.done, registered=self.registered,
+                                           alive_until=utcnow() + self.alive_for))
+                connection.commit()
 
 
 def _due(postgresql: bool, by_ids: bool):
@@ -404,6 +529,19 @@ class _Drain:
             return None
         finally:
             connection.rollback()
+
+
+class _Run(_Drain):
+    """The drain of «Зарегистрировать сейчас»: every register it advances counts in its run's progress."""
+
+    def __init__(self, register_ids: list[int]):
+        super().__init__(register_ids=register_ids)
+        self.progress: _Progress | None = None
+
+    def _advance(self, connection: Connection, claimed: "_Claimed") -> RegistrationState | None:
+        state = super()._advance(connection, claimed)
+        self.progress.advanced(state)
+        return state
 
 
 class _Claimed(NamedTuple):

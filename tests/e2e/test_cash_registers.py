@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import insert, select
 
 from stoloto import settings
@@ -9,7 +10,9 @@ from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Store, Terminal, TerminalBatch
 from stoloto.services import terminals
 from tests.e2e.test_contract_registration import log_in
+from tests.e2e.test_contract_terminals import UPDATE_TIMEOUT_MS
 from tests.integration.test_processes import activated_contract
+from tests.integration.test_register_drain import set_latency, stocked_contract, waiting_registers
 
 pytestmark = pytest.mark.browser
 TOKEN = "browser-test-token-0123456789"
@@ -71,8 +74,35 @@ def test_operator_registers_a_waiting_register_now(app, page, live_server, accou
     page.once("dialog", lambda dialog: dialog.accept())  # "Зарегистрировать … сейчас?"
     page.click("a.dropdown-toggle:has-text('С отмеченными')")
     page.click("a.dropdown-item:has-text('Зарегистрировать сейчас')")
-    assert page.locator(".alert-success", has_text="зарегистрировано 1, ожидают 0").count() == 1
+    expect(page.locator("[data-testid=register-run]")).to_have_text(
+        "Регистрация касс: зарегистрировано 1, ожидают 0.", timeout=UPDATE_TIMEOUT_MS)
+    page.reload()
     assert page.locator("table.model-list tbody tr", has_text="Зарегистрирована").count() == 1
+
+
+def test_the_progress_of_registering_ticked_registers_updates_itself(app, page, live_server, accounts, stand,
+                                                                      screenshot):
+    with app.app_context():
+        contract_id = stocked_contract(stand, "КАССЫ-3", 6)
+        ids = waiting_registers(contract_id, "321", 6)
+        settings.save({settings.STOLOTO_CONCURRENCY: 1}, "t")
+    set_latency(stand, 1500)  # one at a time, 1.5 s each: the page polls (every 3 s) while the run goes on
+
+    log_in(page, live_server, accounts["operator"])
+    page.goto(live_server + "/registers/")
+    for register_id in ids[:4]:
+        page.locator(f"input.action-checkbox[value='{register_id}']").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("a.dropdown-toggle:has-text('С отмеченными')")
+    page.click("a.dropdown-item:has-text('Зарегистрировать сейчас')")
+    notice = page.locator("[data-testid=register-run]")
+    expect(notice).to_have_text(re.compile(r"Регистрация касс: [0-3] из 4…"))
+    first = notice.inner_text()
+    expect(notice).not_to_have_text(first, timeout=UPDATE_TIMEOUT_MS)  # updated without a reload
+    screenshot("09c-register-run-progress")
+    expect(notice).to_have_text("Регистрация касс: зарегистрировано 4, ожидают 0.", timeout=4 * UPDATE_TIMEOUT_MS)
+    expect(notice).to_have_class(re.compile("alert-success"))
+    set_latency(stand, 0)
 
 
 @pytest.fixture

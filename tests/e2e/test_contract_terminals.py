@@ -14,7 +14,7 @@ from tests.integration.test_processes import activated_contract
 
 pytestmark = pytest.mark.browser
 NUMBER = "ЖДЁТ-1"
-UPDATE_TIMEOUT_MS = 15000  # contracts.js asks every 3 s
+UPDATE_TIMEOUT_MS = 15000  # progress.js asks every 3 s
 
 
 def waiting(app, stand) -> int:

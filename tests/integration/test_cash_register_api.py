@@ -9,6 +9,7 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal
 from stoloto.services import contracts, registers, stores, terminals
 from stoloto.services.contracts import ContractInput
+from tests.integration.register_runs import press, registered_now
 from tests.integration.test_processes import activated_contract
 
 TOKEN = "test-cash-api-token-0123456789"
@@ -337,13 +338,12 @@ def test_operator_registers_ticked_registers_now(app, api, stand, web):
     assert api({"store_code": "131", "cash_number": 1}).json["reason"] == "STOLOTO_UNAVAILABLE"
     assert api({"store_code": "132", "cash_number": 1}).json["reason"] == "CONTRACT_NOT_ACTIVE"
     with app.app_context():
-        ids = [str(i) for i in db.session.scalars(select(CashRegister.id).order_by(CashRegister.id))]
+        ids = list(db.session.scalars(select(CashRegister.id).order_by(CashRegister.id)))
 
-    assert web("viewer").post("/registers/action/", {"action": "finish", "rowid": ids}).status_code == 403
+    assert press(web("viewer"), ids).status_code == 403
     operator = web("operator")
-    done = operator.post("/registers/action/", {"action": "finish", "rowid": ids}, follow_redirects=True)
     message = "Регистрация касс: зарегистрировано 1, ожидают 0, не тронуто 1 (договор магазина не «Активный»)."
-    assert message in done.get_data(as_text=True)
+    assert registered_now(operator, ids) == message
     with app.app_context():
         states = dict(db.session.execute(select(Store.code, CashRegister.state).join(Store)).all())
         assert states == {"131": "registered", "132": "pending"}

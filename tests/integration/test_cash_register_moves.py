@@ -6,6 +6,7 @@ from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Terminal
 from stoloto.services import activation, contracts, registers, stores, terminals
 from stoloto.services.contracts import ContractInput
+from tests.integration.register_runs import registered_now
 from tests.integration.test_cash_register_api import TOKEN, active_contract, api, store  # noqa: F401 (fixture)
 
 
@@ -74,7 +75,7 @@ def test_register_moves_to_the_new_contract_once_it_is_active(app, api, stand, w
         with app.app_context():
             assert registers.finish_pending() == 1
     elif mover == "action":
-        web("operator").post("/registers/action/", {"action": "finish", "rowid": [str(register_id)]})
+        assert registered_now(web("operator"), [register_id]) == "Регистрация касс: зарегистрировано 1, ожидают 0."
     else:
         assert api({"store_code": "142", "cash_number": 1}).status_code == 200
     now = api.client.get("/api/v1/cash-registers/142/1", headers={"Authorization": f"Bearer {TOKEN}"}).json

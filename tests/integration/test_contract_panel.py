@@ -174,7 +174,7 @@ def test_a_contract_waiting_for_numbers_says_so_in_the_list_and_on_its_page(app,
         assert notice in page, url
         assert "Запросить их может оператор или администратор." in viewer.get(url).get_data(as_text=True)
         assert f'data-sis-progress="/contracts/progress/?id={contract_id}"' in page
-        assert "contracts.js" in page
+        assert "progress.js" in page
 
 
 def test_a_sealed_setting_that_does_not_open_breaks_no_contract_page(app, web, stand):

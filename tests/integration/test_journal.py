@@ -11,6 +11,7 @@ from stoloto.models import AuditEvent, CashRegister, Store
 from stoloto.services import contracts, stores, users
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
+from tests.integration.register_runs import registered_now
 
 NUMBER = "СТ-2026/001"
 
@@ -92,7 +93,8 @@ def test_manual_registration_lists_the_registers_as_store_and_cash_number(app, w
         db.session.commit()
         register_id = register.id
     operator = web("operator")
-    operator.post("/registers/action/", data={"action": "finish", "rowid": [str(register_id)]})
+    assert registered_now(operator, [register_id]) == \
+        "Регистрация касс: зарегистрировано 0, ожидают 0, не тронуто 1 (договор магазина не «Активный»)."
     row = _journal_row(_page(operator, "/journal/"), "Регистрация касс вручную")
     assert _links(row) == [(f"/registers/details/?id={register_id}", "касса 900/3")]
 

@@ -160,18 +160,6 @@ def test_registers_finish_prints_what_it_did_and_what_still_waits(app, stand):
     assert again.output.splitlines()[0] == "Зарегистрировано касс: 0."
 
 
-def test_registering_ticked_registers_now_registers_each_once(app, stand, web):
-    with app.app_context():
-        contract_id = stocked_contract(stand, "NOW-C", 30)
-        ids = waiting_registers(contract_id, "341", 30)
-        settings.save({CONCURRENCY: 8}, "t")
-    operator = web("operator")
-    done = operator.post("/registers/action/", {"action": "finish", "rowid": [str(i) for i in ids]},
-                         follow_redirects=True)
-    assert "Регистрация касс: зарегистрировано 30, ожидают 0." in done.get_data(as_text=True)
-    registered_each_once(app, stand, "NOW-C", 30)
-
-
 @pytest.mark.parametrize("typed, message", [
     ("0", "Допустимые значения: от 1 до 64."),
     ("65", "Допустимые значения: от 1 до 64."),

@@ -1,7 +1,8 @@
-// SIS «Договоры»: a contract waiting for its terminal numbers keeps its page up to date until «Активный».
-// Each waiting status cell names its JSON address (data-sis-progress); while the contract waits, the cell's
-// notice (when the job runs next) is refreshed; once it no longer waits, every live region of the page ([data-sis-live]
-// with an id: status cells, buttons, the terminals and the history) is swapped for the one the page has now.
+// SIS: parts of a page that follow work going on in the background update themselves until it is over: a contract
+// waiting for its terminal numbers («Договоры»), a run of «Зарегистрировать сейчас» («Кассы»).
+// Each such element names its JSON address (data-sis-progress), which answers {waiting, notice}. While the work goes
+// on, the element's [data-sis-notice] shows the notice; once it is over, the element shows the last notice, stops
+// asking, and every live region of the page ([data-sis-live] with an id) is swapped for the one the page has now.
 (function () {
   "use strict";
   var PERIOD_MS = 3000;
@@ -43,8 +44,11 @@
     Promise.all(cells.map(function (cell) {
       return get(cell.getAttribute("data-sis-progress"), true).then(function (state) {
         var notice = cell.querySelector("[data-sis-notice]");
-        if (state.waiting && notice && state.notice) {
+        if (notice && state.notice) {
           notice.textContent = state.notice;
+        }
+        if (!state.waiting) {
+          cell.removeAttribute("data-sis-progress");  // over: nothing more to ask, whether or not it is swapped
         }
         return !state.waiting;
       });
