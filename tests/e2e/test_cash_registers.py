@@ -7,10 +7,11 @@ from sqlalchemy import insert, select
 
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Contract, Store, Terminal, TerminalBatch
+from stoloto.models import CashRegister, Store
 from stoloto.services import terminals
 from tests.e2e.test_contract_registration import log_in
 from tests.e2e.test_contract_terminals import UPDATE_TIMEOUT_MS
+from tests.factories import active_contract_with_a_used_number
 from tests.integration.test_processes import activated_contract
 from tests.integration.test_register_drain import set_latency, stocked_contract, waiting_registers
 
@@ -110,15 +111,7 @@ def many_registers(app):
     """121 registers: stores 601–660 with cash 1 and 2 (SN-<store>-<cash>), store 660 also cash 9; 601/1 has
     terminal 0800001."""
     with app.app_context():
-        contract = Contract(number="К-ПОИСК", status="active", agent_inn="7707083893")
-        db.session.add(contract)
-        db.session.flush()
-        batch = TerminalBatch(contract_id=contract.id, request_id="00000000-0000-4000-8000-0000000000e2",
-                              requested_count=1, status="done")
-        db.session.add(batch)
-        db.session.flush()
-        terminal = Terminal(number="0800001", contract_id=contract.id, batch_id=batch.id, status="registered")
-        db.session.add(terminal)
+        contract, terminal = active_contract_with_a_used_number("К-ПОИСК", "0800001")
         db.session.execute(insert(Store), [{"code": str(601 + i), "contract_id": contract.id,
                                             "name": f"Магазин №{601 + i}", "source": "manual"} for i in range(60)])
         stores = dict(db.session.execute(select(Store.code, Store.id)).all())

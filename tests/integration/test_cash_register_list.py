@@ -6,6 +6,7 @@ from sqlalchemy import event, insert
 
 from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Store, Terminal, TerminalBatch
+from tests.factories import active_contract_with_a_used_number
 
 
 @pytest.fixture
@@ -97,16 +98,9 @@ def keyed(app):
     """Registers whose keys differ: store 501 (cash 1 with terminal 0700001, cash 2), store 502 (cash 7, and cash 9
     whose serial has a slash)."""
     with app.app_context():
-        contract = Contract(number="К-7", status="active", agent_inn="7707083893")
-        db.session.add(contract)
-        db.session.flush()
-        batch = TerminalBatch(contract_id=contract.id, request_id="00000000-0000-4000-8000-000000000007",
-                              requested_count=1, status="done")
+        contract, terminal = active_contract_with_a_used_number("К-7", "0700001")
         first, second = Store(code="501", contract_id=contract.id), Store(code="502", contract_id=contract.id)
-        db.session.add_all([batch, first, second])
-        db.session.flush()
-        terminal = Terminal(number="0700001", contract_id=contract.id, batch_id=batch.id, status="registered")
-        db.session.add(terminal)
+        db.session.add_all([first, second])
         db.session.flush()
         seventh = CashRegister(store_id=second.id, cash_number=7, serial_number="SN-C7", contract_id=contract.id)
         db.session.add_all([

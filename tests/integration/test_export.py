@@ -12,7 +12,8 @@ from sqlalchemy import insert, select
 
 from stoloto import audit
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Contract, Store, Terminal, TerminalBatch
+from stoloto.models import CashRegister, Contract, Store
+from tests.factories import active_contract_with_a_used_number
 from tests.integration.test_cash_register_list import (
     count_queries,
     registers as many_registers,  # noqa: F401 (a fixture)
@@ -44,17 +45,10 @@ def cash_registers(app):
     """Store 101 «Магазин «Север»» with registers 1 (registered) and 2 (waiting for a terminal); store 102 with
     register 1 waiting for its contract."""
     with app.app_context():
-        contract = Contract(number="К-1", status="active", agent_inn="7707083893")
-        db.session.add(contract)
-        db.session.flush()
-        batch = TerminalBatch(contract_id=contract.id, request_id="00000000-0000-4000-8000-000000000009",
-                              requested_count=1, status="done")
-        db.session.add(batch)
-        db.session.flush()
-        terminal = Terminal(number="0500001", contract_id=contract.id, batch_id=batch.id, status="registered")
+        contract, terminal = active_contract_with_a_used_number("К-1", "0500001")
         north = Store(code="101", name="Магазин «Север»", contract_id=contract.id, source="set")
         south = Store(code="102", name="Магазин «Юг»", source="manual")
-        db.session.add_all([terminal, north, south])
+        db.session.add_all([north, south])
         db.session.flush()
         db.session.add_all([
             CashRegister(store_id=north.id, cash_number=1, serial_number="SN-1", state="registered",
