@@ -1,5 +1,6 @@
 """The manual's "Активация договора" and "Получение номеров терминалов" in a real browser, against the stand."""
 import pytest
+from playwright.sync_api import expect
 
 from stoloto.services import terminals
 from tests.e2e.test_contract_registration import log_in
@@ -22,13 +23,13 @@ def add_and_prepare(page, base_url, number, contract_date="15.01.2026"):
     page.fill("input[name=agent_inn]", "7707083893")
     page.click("input[type=submit][value='Сохранить']")
     page.locator("tr", has_text=number).locator("button:has-text('Активировать договор')").click()
-    assert page.locator(".alert-success", has_text="Ожидание активации").count() == 1
+    expect(page.locator(".alert-success", has_text="Ожидание активации")).to_have_count(1)
 
 
 def stand_action(page, base_url, number, title):
     page.goto(base_url + "/stand/")
     page.locator("tr", has_text=number).locator(f"button:has-text('{title}')").click()
-    assert page.locator(".alert-success").count() == 1
+    expect(page.locator(".alert-success")).to_have_count(1)
 
 
 def activate(page, base_url, number):
@@ -38,27 +39,27 @@ def activate(page, base_url, number):
 
 def test_contract_goes_from_created_to_active(app, page, live_server, accounts, demo_stand, screenshot):
     log_in(page, live_server, accounts["operator"])
-    assert page.locator("[data-testid=stand-banner]").count() == 1
+    expect(page.locator("[data-testid=stand-banner]")).to_have_count(1)
     add_and_prepare(page, live_server, "ДЕМО-1")
     stand_action(page, live_server, "ДЕМО-1", "Зарегистрировать договор на стенде")
 
     activate(page, live_server, "ДЕМО-1")  # the key is not confirmed yet: Stoloto refuses
     refusal = page.locator(".alert-danger")
     assert "KEY_NOT_REGISTERED" in refusal.inner_text() and "Повторите попытку позже" in refusal.inner_text()
-    assert page.locator("tr", has_text="ДЕМО-1").locator("td", has_text="Ожидание активации").count() == 1
+    expect(page.locator("tr", has_text="ДЕМО-1").locator("td", has_text="Ожидание активации")).to_have_count(1)
     screenshot("05-refusal")
 
     stand_action(page, live_server, "ДЕМО-1", "Подтвердить ключ")
     screenshot("06-stand")
     activate(page, live_server, "ДЕМО-1")
-    assert page.locator(".alert-success", has_text="Ожидание терминалов").count() == 1
-    assert page.locator("tr", has_text="ДЕМО-1").locator("td", has_text="Ожидание терминалов").count() == 1
+    expect(page.locator(".alert-success", has_text="Ожидание терминалов")).to_have_count(1)
+    expect(page.locator("tr", has_text="ДЕМО-1").locator("td", has_text="Ожидание терминалов")).to_have_count(1)
 
     with app.app_context():
         terminals.fetch_due_batches()  # what the scheduler does every interval
     page.goto(live_server + "/contracts/")
     row = page.locator("tr", has_text="ДЕМО-1")
-    assert row.locator("td", has_text="Активный").count() == 1
+    expect(row.locator("td", has_text="Активный")).to_have_count(1)
     screenshot("07-active")
     row.locator("a[title='Просмотр записи'], a[title='View Record'], a .fa-eye").first.click()
     assert "Свободно: 5" in page.locator("[data-testid=pool]").inner_text()
@@ -73,7 +74,7 @@ def test_requisites_error_shows_its_message_and_changes_nothing(page, live_serve
     activate(page, live_server, "ДЕМО-2")
     message = page.locator(".alert-danger").inner_text()
     assert "CONTRACT_DATA_MISMATCH" in message and "Исправьте реквизиты договора" in message
-    assert page.locator("tr", has_text="ДЕМО-2").locator("td", has_text="Ожидание активации").count() == 1
+    expect(page.locator("tr", has_text="ДЕМО-2").locator("td", has_text="Ожидание активации")).to_have_count(1)
 
 
 def test_stoloto_down_never_shows_an_error_page(page, live_server, accounts, demo_stand):
@@ -84,4 +85,4 @@ def test_stoloto_down_never_shows_an_error_page(page, live_server, accounts, dem
     activate(page, live_server, "ДЕМО-3")
     message = page.locator(".alert-danger").inner_text()
     assert "502" in message and "службу поддержки" in message
-    assert page.locator("tr", has_text="ДЕМО-3").locator("td", has_text="Ожидание активации").count() == 1
+    expect(page.locator("tr", has_text="ДЕМО-3").locator("td", has_text="Ожидание активации")).to_have_count(1)

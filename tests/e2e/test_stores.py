@@ -1,5 +1,6 @@
 """The manual's "Заведение списка магазинов" and "Привязка магазинов к договору" in a real browser."""
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from stoloto.extensions import db
@@ -31,10 +32,10 @@ def test_operator_loads_stores_from_set_and_binds_them_to_a_contract(app, page, 
     page.click("a.nav-link:has-text('Магазины')")
     page.click("a.nav-link:has-text('Загрузка списка магазинов')")
     # The manual: "После нажатия на кнопку пользователю необходимо подтвердить действие".
-    assert page.locator("h4", has_text="Загрузка списка магазинов").count() == 1
+    expect(page.locator("h4", has_text="Загрузка списка магазинов")).to_have_count(1)
     page.click("button:has-text('Загрузить')")
-    assert page.locator(".alert-success", has_text="Загружено 40 магазинов").count() == 1
-    assert store_row(page, "101").locator("td", has_text="Магазин №101").count() == 1
+    expect(page.locator(".alert-success", has_text="Загружено 40 магазинов")).to_have_count(1)
+    expect(store_row(page, "101").locator("td", has_text="Магазин №101")).to_have_count(1)
     screenshot("11-stores-loaded")
 
     for code in ("101", "102", "103"):
@@ -47,7 +48,7 @@ def test_operator_loads_stores_from_set_and_binds_them_to_a_contract(app, page, 
     screenshot("12-bind-stores")
     page.click("button:has-text('Выполнить')")
 
-    assert page.locator(".alert-success", has_text=f"Привязано к договору № {NUMBER}: 3 магазина").count() == 1
+    expect(page.locator(".alert-success", has_text=f"Привязано к договору № {NUMBER}: 3 магазина")).to_have_count(1)
     for code in ("101", "102", "103"):
         assert store_row(page, code).locator("td.col-contract").inner_text().strip() == NUMBER
     assert store_row(page, "104").locator("td.col-contract").inner_text().strip() == ""
@@ -58,7 +59,7 @@ def test_operator_loads_stores_from_set_and_binds_them_to_a_contract(app, page, 
     # A second load finds nothing new, as the manual says.
     page.click("a.nav-link:has-text('Загрузка списка магазинов')")
     page.click("button:has-text('Загрузить')")
-    assert page.locator(".alert-success", has_text="Загружено 0 магазинов").count() == 1
+    expect(page.locator(".alert-success", has_text="Загружено 0 магазинов")).to_have_count(1)
 
 
 def test_operator_adds_a_store_by_hand(page, live_server, accounts, contract_in_sis):
@@ -68,12 +69,12 @@ def test_operator_adds_a_store_by_hand(page, live_server, accounts, contract_in_
     page.fill("input[name=code]", "12б")
     page.select_option("select[name=contract_id]", label=f"№ {NUMBER} — Создан")
     page.click("input[type=submit][value='Сохранить']")
-    assert page.get_by_text("Код магазина — только цифры, как номер магазина в SET.").count() == 1
+    expect(page.get_by_text("Код магазина — только цифры, как номер магазина в SET.")).to_have_count(1)
 
     page.fill("input[name=code]", "205")
     page.fill("input[name=name]", "Гастроном у вокзала")
     page.click("input[type=submit][value='Сохранить']")
     row = store_row(page, "205")
-    assert row.locator("td.col-name", has_text="Гастроном у вокзала").count() == 1
-    assert row.locator("td.col-contract", has_text=NUMBER).count() == 1
-    assert row.locator("td.col-source", has_text="вручную").count() == 1
+    expect(row.locator("td.col-name", has_text="Гастроном у вокзала")).to_have_count(1)
+    expect(row.locator("td.col-contract", has_text=NUMBER)).to_have_count(1)
+    expect(row.locator("td.col-source", has_text="вручную")).to_have_count(1)

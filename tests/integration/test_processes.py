@@ -191,7 +191,7 @@ def test_two_servers_hand_the_jobs_over_on_kill_and_on_sigterm(app, stand, tmp_p
         wait_for(lambda: held_by(app, flask_run), 30, "`flask run` to take the job lease")
         gunicorn = Server(GUNICORN, sis_env(app, tmp_path / "b", **LEASE_ENV))
         servers.append(gunicorn)
-        wait_for(gunicorn.serving, 30, "gunicorn to serve")
+        wait_for(gunicorn.serving, 90, "gunicorn to serve")
         register_cash(gunicorn, "201", range(1, 8))  # 7 registers, batches of 5: the holder fetches more
         assert held_by(app, flask_run)  # the second server waits while the lease is held
 
@@ -200,7 +200,7 @@ def test_two_servers_hand_the_jobs_over_on_kill_and_on_sigterm(app, stand, tmp_p
 
         flask_run = Server(FLASK, sis_env(app, tmp_path / "c", **LEASE_ENV))
         servers.append(flask_run)
-        wait_for(flask_run.serving, 30, "`flask run` to serve again")
+        wait_for(flask_run.serving, 90, "`flask run` to serve again")  # a cold start under a loaded CI machine
         register_cash(flask_run, "201", range(8, 13))
         holder = lease_row(app)[0]
         gunicorn.stop(signal.SIGTERM)
