@@ -1,5 +1,7 @@
 """Flask CLI commands: `flask --app app users create …` and friends."""
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask
@@ -31,10 +33,8 @@ def users_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Прочитать пароль из стандартного ввода.")
 def create_user_command(login: str, role: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
-    try:
+    with _refusal_as_error(_error_text):
         users.create_user(login, role, password, actor="cli")
-    except SisError as error:
-        raise click.ClickException(_error_text(error)) from None
     click.echo(f"Пользователь {login} создан, роль {role}.")
 
 
@@ -43,30 +43,24 @@ def create_user_command(login: str, role: str, password_stdin: bool) -> None:
 @click.option("--password-stdin", is_flag=True, help="Прочитать пароль из стандартного ввода.")
 def set_password_command(login: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
-    try:
+    with _refusal_as_error(_error_text):
         users.set_password(login, password, actor="cli")
-    except SisError as error:
-        raise click.ClickException(_error_text(error)) from None
     click.echo(f"Пароль пользователя {login} изменён, его сеансы завершены.")
 
 
 @users_group.command("disable", help="Отключить пользователя; его сеансы завершаются.")
 @click.argument("login")
 def disable_command(login: str) -> None:
-    try:
+    with _refusal_as_error(_error_text):
         users.deactivate(login, actor="cli")
-    except SisError as error:
-        raise click.ClickException(_error_text(error)) from None
     click.echo(f"Пользователь {login} отключён, его сеансы завершены.")
 
 
 @users_group.command("enable", help="Снова разрешить пользователю вход.")
 @click.argument("login")
 def enable_command(login: str) -> None:
-    try:
+    with _refusal_as_error(_error_text):
         users.activate(login, actor="cli")
-    except SisError as error:
-        raise click.ClickException(_error_text(error)) from None
     click.echo(f"Пользователь {login} включён.")
 
 
@@ -78,6 +72,15 @@ def list_command() -> None:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+
+
+@contextmanager
+def _refusal_as_error(text: Callable[[SisError], str] = str) -> Iterator[None]:
+    """A service's refusal ends the command with its Russian text and exit code 1, not a traceback."""
+    try:
+        yield
+    except SisError as error:
+        raise click.ClickException(text(error)) from None
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -129,10 +132,8 @@ def stores_group() -> None:
 @stores_group.command("import", help="Загрузить из SET Centrum магазины, которых ещё нет в справочнике.")
 def import_stores_command() -> None:
     from .services import stores
-    try:
+    with _refusal_as_error():
         added = stores.import_from_set(actor="cli")
-    except SisError as error:
-        raise click.ClickException(str(error)) from None
     click.echo(stores.loaded_message(added))
 
 
@@ -145,10 +146,8 @@ def keys_group() -> None:
                                    "договоров и токен API касс.")
 def rotate_keys_command() -> None:
     from .services import keys
-    try:
+    with _refusal_as_error():
         rotation = keys.rotate(actor="cli")
-    except SisError as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Перешифровано ключей: {rotation.private_keys}")
     if rotation.secret_settings:
         click.echo("Токен API касс перешифрован.")
@@ -166,10 +165,8 @@ def rotate_keys_command() -> None:
 @with_appcontext
 def backup_command(file: str) -> None:
     from .services import backup
-    try:
+    with _refusal_as_error():
         made = backup.backup(file, actor="cli")
-    except SisError as error:
-        raise click.ClickException(str(error)) from None
     manifest = made.manifest
     click.echo(f"Резервная копия записана в {made.path}: {backup.describe_counts(manifest['counts'])}; "
                f"миграция {manifest['migration']}.")
@@ -184,10 +181,8 @@ def backup_command(file: str) -> None:
 @with_appcontext
 def restore_command(file: str, force: bool) -> None:
     from .services import backup
-    try:
+    with _refusal_as_error():
         restored = backup.restore(file, actor="cli", force=force)
-    except SisError as error:
-        raise click.ClickException(str(error)) from None
     manifest = restored.manifest
     click.echo(f"Восстановлена копия от {manifest['created_at']} "
                f"(версия СИ Столото {manifest['sis_version'] or 'неизвестна'}, миграция {manifest['migration']}): "
