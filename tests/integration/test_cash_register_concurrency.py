@@ -17,7 +17,10 @@ THREADS, DISTINCT, REPEATS = 32, 1500, 500
 def test_concurrent_registrations_claim_each_terminal_once(app, stand):
     with app.app_context():
         settings.save({settings.CASH_API_TOKEN: TOKEN, settings.BATCH_SIZE: 1000,
-                       settings.REFILL_THRESHOLD: 100000, settings.READ_TIMEOUT: 30}, "t")
+                       settings.REFILL_THRESHOLD: 100000,
+                       # 32 threads handshake TLS with the stand at once: on a loaded CI machine a handshake
+                       # took longer than the default 5 s, and a register waited for the job instead.
+                       settings.CONNECT_TIMEOUT: 30, settings.READ_TIMEOUT: 30}, "t")
         contract_id = activated_contract(stand, "LOAD-1")
         terminals.fetch_due_batches()
         terminals.fetch_due_batches()
