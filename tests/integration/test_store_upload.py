@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, Store, StoreUpload, utcnow
-from stoloto.services import contracts, stores
+from stoloto.services import contracts, store_uploads, stores
 from stoloto.services.contracts import ContractInput
 from tests.integration.test_stores import flashed
 
@@ -91,8 +91,8 @@ def test_a_csv_is_previewed_then_exactly_the_previewed_rows_are_added(app, web):
     page = text(response)
     assert "Будет добавлено: 3 магазина" in page
     assert "Пропущено: 10 строк" in page
-    for reason in ("код 101 уже есть в СИ", "код 201 повторяется в файле (строка 2)",
-                   "договора № СТ-1999/999 нет в СИ", "Код магазина — только цифры, как номер магазина в SET.",
+    for reason in ("Магазин с кодом 101 уже есть.", "Код 201 повторяется в файле: он уже есть в строке 2.",
+                   "Договора № СТ-1999/999 нет в СИ.", "Код магазина — только цифры, как номер магазина в SET.",
                    "Код магазина не может начинаться с нуля", "Код магазина — не длиннее 16 цифр.",
                    "Наименование: не длиннее 255 символов.", "Адрес: не длиннее 500 символов.",
                    "Наименование содержит нулевой байт", "Укажите код магазина."):
@@ -110,7 +110,7 @@ def test_a_csv_is_previewed_then_exactly_the_previewed_rows_are_added(app, web):
         "2147483648": ("Больше int4", None, contract, "file"),
     }
     with app.app_context():
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == stores.ACTION_UPLOAD))
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == store_uploads.ACTION_UPLOAD))
         assert (event.actor, event.result) == ("operator1", "ok")
         assert event.details == "Загружено 3 магазина из файла «stores.csv»; пропущено 10 строк"
         assert len(event.object_ids) == 3
@@ -181,7 +181,7 @@ def test_no_file_chosen_is_explained(app, web):
 
 
 def test_a_file_over_the_limit_is_refused_with_its_size(app, web):
-    big = csv_bytes([["101", "x" * 200, "", ""]]) + b"\r\n" * (stores.UPLOAD_MAX_BYTES // 2)
+    big = csv_bytes([["101", "x" * 200, "", ""]]) + b"\r\n" * (store_uploads.UPLOAD_MAX_BYTES // 2)
     response = upload(web("operator"), big)
     assert response.status_code == 200
     assert "Файл больше 10 МБ" in " ".join(flashed(response))
@@ -195,7 +195,7 @@ def test_a_request_over_the_server_limit_gets_a_russian_page(app, web):
 
 
 def test_too_many_rows_are_refused(app, web):
-    rows = [[str(1000 + i), "", "", ""] for i in range(stores.UPLOAD_MAX_ROWS + 1)]
+    rows = [[str(1000 + i), "", "", ""] for i in range(store_uploads.UPLOAD_MAX_ROWS + 1)]
     response = upload(web("operator"), csv_bytes(rows))
     assert "В файле больше 100 000 строк" in " ".join(flashed(response))
     assert pending_uploads(app) == 0
@@ -227,7 +227,8 @@ def test_a_stale_preview_adds_nothing(app, web):
     browser = web("operator")
     page = upload(browser, csv_bytes([["601", "", "", NUMBER]])).get_data(as_text=True)
     with app.app_context():
-        db.session.execute(update(StoreUpload).values(created_at=utcnow() - stores.UPLOAD_KEPT - timedelta(seconds=1)))
+        expired = utcnow() - store_uploads.UPLOAD_KEPT - timedelta(seconds=1)
+        db.session.execute(update(StoreUpload).values(created_at=expired))
         db.session.commit()
     response = confirm(browser, page)
     assert "Предпросмотр устарел" in " ".join(flashed(response))
