@@ -80,6 +80,8 @@ def _check_header(header: list) -> None:
 
 def _text(value) -> str | None:
     """A cell as text, trimmed; None when empty. A whole number stored by Excel as 101.0 is "101"."""
+    if type(value) is str:  # every CSV cell and most XLSX ones: 200,000 of them in a file of 50,000 stores
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():

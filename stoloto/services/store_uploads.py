@@ -67,19 +67,22 @@ def preview(data: bytes, filename: str, actor: str) -> Preview:
     # One preview per user, and none left behind by users who never came back.
     db.session.execute(delete(StoreUpload).where(or_(StoreUpload.actor == actor,
                                                      StoreUpload.created_at < utcnow() - UPLOAD_KEPT)))
-    upload = StoreUpload(token=secrets.token_urlsafe(32), actor=actor, filename=filename, total=len(rows),
-                         rows=to_add, skipped=skipped)
-    db.session.add(upload)
+    token = secrets.token_urlsafe(32)
+    db.session.add(StoreUpload(token=token, actor=actor, filename=filename, total=len(rows), rows=to_add,
+                               skipped=skipped))
     db.session.commit()
-    return Preview(upload.token, filename, len(rows), to_add, skipped)
+    # Not read back from the row: that would decode megabytes of JSON just written.
+    return Preview(token, filename, len(rows), to_add, skipped)
 
 
 def _problem(row: store_file.Row, known: set[str], contracts: dict[str, int], first_line: dict[str, int]) -> str | None:
     """Why a row is skipped, in Russian; None when it is added. The store form's rules, then the file's own."""
-    for field in store_file.FIELDS:
-        problem = boundary.text_problem(getattr(row, field) or "")
-        if problem:
-            return f"{LABELS[field]} {problem}."
+    cells = (row.code, row.name, row.address, row.contract)
+    if not boundary.is_storable("".join(cell for cell in cells if cell)):  # one check a row; the detail if it fails
+        for field, cell in zip(store_file.FIELDS, cells, strict=True):
+            problem = boundary.text_problem(cell or "")
+            if problem:
+                return f"{LABELS[field]} {problem}."
     problem = stores.check_code(row.code) or next(iter(stores.text_problems(
         {"name": row.name, "address": row.address}).values()), None)
     if problem:
