@@ -126,8 +126,14 @@ def confirm(token: str | None, session_token: str | None, actor: str) -> tuple[i
     if upload is None:
         raise stale()
     rows, filename, skipped = upload.rows, upload.filename, len(upload.skipped)
+    # Taken first, in this transaction: a second «Загрузить» of the same preview (a double click, another tab)
+    # waits here for the first and then finds nothing to take.
+    if db.session.execute(delete(StoreUpload).where(StoreUpload.token == upload.token)).rowcount != 1:
+        db.session.rollback()
+        raise stale()
     changed = _changed_since(rows)
     if changed:
+        db.session.rollback()
         raise changed
     now = utcnow()
     try:
@@ -140,7 +146,6 @@ def confirm(token: str | None, session_token: str | None, actor: str) -> tuple[i
     details = loaded_message(len(rows), filename) + f"; пропущено {store_file.rows_message(skipped)}"
     audit.record(actor, "store", None, ACTION_UPLOAD, details=details,
                  object_ids=stores.first_ids([row[1] for row in rows]))
-    db.session.delete(upload)
     db.session.commit()
     return len(rows), filename
 
