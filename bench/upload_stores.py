@@ -34,8 +34,10 @@ def make_file(kind: str) -> bytes:
     if kind == "csv":
         return ("\ufeff" + "\r\n".join(";".join(row) for row in [header, *rows])).encode()
     from openpyxl import Workbook
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet()
+    # Not write_only: like Excel, a normal workbook writes the sheet's <dimension>; without it openpyxl's
+    # reader parses the whole sheet once more only to find its size.
+    book = Workbook()
+    sheet = book.active
     sheet.append(header)
     for row in rows:
         sheet.append(row)
