@@ -49,7 +49,7 @@ def read(data: bytes, filename: str, max_rows: int) -> list[Row]:
         if header is None:
             raise bad_file("Файл пустой.", TEMPLATE_HINT)
         _check_header(header)
-        rows = []
+        rows, line = [], 1
         for line, values in enumerate(cells, start=2):
             values = [_text(value) for value in values[:len(HEADER)]]
             if not any(values):
@@ -59,8 +59,12 @@ def read(data: bytes, filename: str, max_rows: int) -> list[Row]:
                                "Разделите его на несколько файлов и загрузите их по очереди.")
             values += [None] * (len(HEADER) - len(values))
             rows.append(Row(line, *values))
-    except csv.Error as error:
-        raise bad_file(f"Файл не удалось прочитать как CSV: {error}.", CSV_HINT) from None
+    except csv.Error:
+        # The one error csv raises here (newline="" and not strict): a cell past csv.field_size_limit(),
+        # often a quote opened and never closed. Its English text is not shown.
+        raise bad_file(f"Файл не удалось прочитать как CSV: в строке {line + 1} ячейка длиннее "
+                       f"{csv.field_size_limit():,} символов (возможно, не закрыта кавычка).".replace(",", " "),
+                       CSV_HINT) from None
     if not rows:
         raise bad_file("В файле нет ни одного магазина: под заголовком нет строк.", TEMPLATE_HINT)
     return rows

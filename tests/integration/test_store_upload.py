@@ -2,12 +2,14 @@
 import io
 import os
 import re
+import zipfile
 from datetime import timedelta
 
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, insert, select, update
 
+from stoloto import store_file
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, Store, StoreUpload, utcnow
 from stoloto.services import contracts, store_uploads, stores
@@ -172,6 +174,31 @@ def test_a_bad_file_is_refused_in_russian_and_nothing_is_kept(app, web, data, fi
     assert response.status_code == 200
     assert any(message in shown for shown in flashed(response)), flashed(response)
     assert stored(app) == {} and pending_uploads(app) == 0
+
+
+def zip_bomb() -> bytes:
+    """A small XLSX-looking zip whose one part unpacks to more than a worker should hold."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("xl/sharedStrings.xml", "w") as part:
+        chunk = b"\0" * 2 ** 20
+        for _ in range(store_file.XLSX_MAX_UNPACKED // len(chunk) + 1):
+            part.write(chunk)
+    return out.getvalue()
+
+
+def test_an_xlsx_that_unpacks_too_large_is_refused_unread(app, web):
+    response = upload(web("operator"), zip_bomb(), "stores.xlsx")
+    assert "Таблица Excel в файле слишком велика." in " ".join(flashed(response))
+    assert pending_uploads(app) == 0
+
+
+def test_a_cell_too_long_for_csv_is_refused_in_russian(app, web):
+    data = csv_bytes([["101", "", "", ""], ["102", '"' + "x" * 200_000, "", ""]])
+    response = upload(web("operator"), data)
+    shown = " ".join(flashed(response))
+    assert "Файл не удалось прочитать как CSV: в строке 3 ячейка длиннее 131 072 символов" in shown, shown
+    assert "field" not in shown
+    assert pending_uploads(app) == 0
 
 
 def test_no_file_chosen_is_explained(app, web):
