@@ -44,12 +44,13 @@ def read(data: bytes, filename: str, max_rows: int) -> list[Row]:
     message when the file as a whole cannot be read: empty, not UTF-8 or not XLSX, a wrong header, too long."""
     kind = kind_of(filename)
     cells = _csv_cells(data) if kind == "csv" else _xlsx_cells(data)
+    rows, line = [], 0  # line: the last row read whole
     try:
         header = next(cells, None)
         if header is None:
             raise bad_file("Файл пустой.", TEMPLATE_HINT)
         _check_header(header)
-        rows, line = [], 1
+        line = 1
         for line, values in enumerate(cells, start=2):
             values = [_text(value) for value in values[:len(HEADER)]]
             if not any(values):

@@ -198,6 +198,8 @@ def test_a_cell_too_long_for_csv_is_refused_in_russian(app, web):
     shown = " ".join(flashed(response))
     assert "Файл не удалось прочитать как CSV: в строке 3 ячейка длиннее 131 072 символов" in shown, shown
     assert "field" not in shown
+    header = upload(web("operator"), ('"' + "x" * 200_000).encode())
+    assert "Файл не удалось прочитать как CSV: в строке 1 ячейка длиннее" in " ".join(flashed(header))
     assert pending_uploads(app) == 0
 
 
