@@ -102,7 +102,7 @@ def test_operator_uploads_stores_from_a_file_after_a_preview(app, page, live_ser
     expect(skipped.locator("tr", has_text="Код магазина — только цифры")).to_have_count(1)
     with app.app_context():
         assert db.session.scalars(select(Store.code)).all() == []  # the preview saves nothing
-    screenshot("15-stores-upload-preview")
+    screenshot("12a-stores-upload-preview")
 
     page.click("button:has-text('Загрузить')")
     expect(page.locator(".alert-success", has_text="Загружено 2 магазина из файла «магазины.csv».")).to_have_count(1)
