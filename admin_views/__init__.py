@@ -7,7 +7,7 @@ from flask_admin import Admin, babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
-from stoloto import clock, settings as stoloto_settings
+from stoloto import clock, plural, settings as stoloto_settings
 from stoloto.audit import result_label
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
@@ -56,6 +56,7 @@ def register_admin(app) -> Admin:
     app.add_url_rule("/favicon.ico", "favicon", _favicon)
     app.add_template_filter(local_time)  # templates show stored UTC moments in SIS_TIMEZONE
     app.add_template_filter(result_label, "journal_result")  # «успешно», «предупреждение», «ошибка»
+    app.add_template_filter(plural.stores, "stores_count")  # «40 магазинов»
     app.add_template_global(clock.label, "zone_label")
     # sis_base.html warns on every page while no Stoloto URL is set (the setting, or STOLOTO_URL).
     app.add_template_global(stoloto_settings.stoloto_configured, "stoloto_configured")

@@ -1,5 +1,6 @@
-"""Menu "Магазины": the list, the form, "Загрузка списка магазинов" and "Привязать магазины к договору"."""
-from flask import flash, redirect, request
+"""Menu "Магазины": the list, the form, "Загрузка списка магазинов", "Загрузка из файла" and "Привязать магазины к
+договору"."""
+from flask import Response, abort, flash, redirect, request, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
@@ -8,10 +9,10 @@ from flask_admin.helpers import get_redirect_target
 from sqlalchemy import func
 from wtforms import SelectField, StringField, TextAreaField
 
-from stoloto import settings
+from stoloto import plural, settings, store_file
 from stoloto.errors import SisError
 from stoloto.models import Store
-from stoloto.services import contracts, stores
+from stoloto.services import contracts, store_uploads, stores
 from stoloto.services.stores import MAX_ID, SOURCE_LABELS, StoreInput
 
 from .export import ExportMixin
@@ -31,6 +32,12 @@ from .security import (
 NO_CONTRACT = "none"
 # How many ticked codes the bind form lists before "и ещё N".
 SHOWN_CODES = 100
+# How many rows of each kind a file's preview lists before "и ещё N" (the counts are always whole).
+SHOWN_ROWS = 500
+# The session's key for the token of the user's file preview: «Загрузить» must come from the same session.
+UPLOAD_SESSION_KEY = "store_upload"
+TEMPLATE_TYPES = {"csv": "text/csv; charset=utf-8",
+                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 class StoreForm(BaseForm):
@@ -100,6 +107,12 @@ class StoreView(ExportMixin, LargeListMixin, SecureModelView):
         query, joins = super()._apply_sorting(query, joins, sort_column, sort_desc)
         # Names, sources and contracts repeat: the id keeps every page's rows in one fixed order.
         return query.order_by(Store.id), joins
+
+    @expose("/")
+    def index_view(self):
+        # The last SET import's outcome above the list, one query: a failure of the scheduled one must not go unseen.
+        self._template_args["set_import"] = stores.last_set_import()
+        return super().index_view()
 
     # --- "Добавить" and editing -----------------------------------------------------------------
 
@@ -187,3 +200,62 @@ class StoreView(ExportMixin, LargeListMixin, SecureModelView):
                            selected=selected[:SHOWN_CODES], total=len(selected),
                            contracts=stores.contract_choices(), chosen=request.form.get("contract_id", ""),
                            problem=problem, return_url=return_url)
+
+    # --- "Загрузка из файла" --------------------------------------------------------------------
+
+    @expose("/upload/", methods=("GET", "POST"))
+    def upload_view(self):
+        """GET shows the form; POST (with CSRF) reads the file and shows its preview; nothing is saved yet."""
+        require_can_act()
+        if request.method == "POST":
+            chosen = request.files.get("file")
+            if chosen is None or not chosen.filename:
+                flash("Выберите файл для загрузки.", "danger")
+            else:
+                try:
+                    preview = store_uploads.preview(chosen.read(store_uploads.UPLOAD_MAX_BYTES + 1),
+                                                    chosen.filename, actor())
+                except SisError as error:
+                    show_error(error)
+                else:
+                    session[UPLOAD_SESSION_KEY] = preview.token
+                    return redirect(self.get_url(".upload_preview_view"))
+        return self.render("admin/stores/upload.html", max_megabytes=store_uploads.UPLOAD_MAX_BYTES // 2 ** 20,
+                           max_rows=store_uploads.UPLOAD_MAX_ROWS, header=store_file.HEADER,
+                           return_url=self.get_url(".index_view"))
+
+    @expose("/upload/preview/")
+    def upload_preview_view(self):
+        """What «Загрузить» will add and what it skips and why, from the preview kept for this session."""
+        require_can_act()
+        preview = store_uploads.pending(session.get(UPLOAD_SESSION_KEY), actor())
+        if preview is None:
+            show_error(store_uploads.stale())
+            return redirect(self.get_url(".upload_view"))
+        return self.render("admin/stores/upload_preview.html", preview=preview, shown=SHOWN_ROWS,
+                           added=plural.stores(len(preview.rows)),
+                           skipped=store_file.rows_message(len(preview.skipped)),
+                           total=store_file.rows_message(preview.total),
+                           return_url=self.get_url(".index_view"))
+
+    @expose("/upload/confirm/", methods=("POST",))
+    def upload_confirm_view(self):
+        """«Загрузить» (POST with CSRF): adds the previewed rows in one transaction."""
+        require_can_act()
+        try:
+            added, filename = store_uploads.confirm(request.form.get("token"), session.get(UPLOAD_SESSION_KEY),
+                                                    actor())
+        except SisError as error:
+            show_error(error)
+            return redirect(self.get_url(".upload_view"))
+        session.pop(UPLOAD_SESSION_KEY, None)
+        flash(f"{store_uploads.loaded_message(added, filename)}.", "success")
+        return redirect(self.get_url(".index_view"))
+
+    @expose("/upload/template.<kind>")
+    def upload_template_view(self, kind):
+        require_can_act()
+        if kind not in TEMPLATE_TYPES:
+            abort(404)
+        return Response(store_file.template(kind), content_type=TEMPLATE_TYPES[kind],
+                        headers={"Content-Disposition": f"attachment; filename=magaziny-shablon.{kind}"})

@@ -16,6 +16,7 @@ from stoloto.extensions import db
 
 from . import lease
 from .registers import finish_pending_registrations
+from .stores import import_stores_from_set
 from .terminals import fetch_terminal_batches
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class JobRunner:
                 lease.ran(LEASE)
                 fetch_terminal_batches()
                 finish_pending_registrations()
+                import_stores_from_set()
             except Exception:  # a job must never kill the scheduler thread; the error goes to the log
                 log.exception("background job failed")
                 db.session.rollback()

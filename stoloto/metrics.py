@@ -214,7 +214,7 @@ class DatabaseCollector:
             registers.add_metric([RegisterState.PENDING.value, reason or ""], count)
         yield registers
 
-        stores = GaugeMetricFamily("sis_stores", "Магазины по источнику (set, manual)", labels=["source"])
+        stores = GaugeMetricFamily("sis_stores", "Магазины по источнику (set, manual, file)", labels=["source"])
         for source, count in db.session.execute(select(Store.source, func.count()).group_by(Store.source)):
             stores.add_metric([source], count)
         yield stores

@@ -263,6 +263,36 @@ class RegisterRun(db.Model):
     finished_at: Mapped[datetime | None]
 
 
+class SetImport(db.Model):
+    """One import of stores from SET Centrum (the button, the CLI or the schedule) and how it ended."""
+
+    __tablename__ = "set_imports"
+    __table_args__ = (db.Index("ix_set_imports_scheduled", "scheduled", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(db.String(64))
+    scheduled: Mapped[bool] = mapped_column(default=False)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool]
+    added: Mapped[int] = mapped_column(default=0)
+    error_code: Mapped[str | None] = mapped_column(db.String(64))
+    error_message: Mapped[str | None] = mapped_column(db.Text)
+
+
+class StoreUpload(db.Model):
+    """A parsed «Загрузка из файла» between its preview and «Загрузить»: any worker process can confirm it."""
+
+    __tablename__ = "store_uploads"
+
+    token: Mapped[str] = mapped_column(db.String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(db.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    filename: Mapped[str] = mapped_column(db.String(255))
+    total: Mapped[int]  # rows in the file, the header and empty rows left out
+    rows: Mapped[list] = mapped_column(db.JSON)     # to add: [line, code, name, address, contract_id, number]
+    skipped: Mapped[list] = mapped_column(db.JSON)  # [line, code, reason]
+
+
 class RegistrationAttempt(db.Model):
     """One step in a cash register's registration history, shown on its detail page."""
 

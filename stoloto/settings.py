@@ -47,6 +47,7 @@ CONNECT_TIMEOUT = "http.connect_timeout"
 READ_TIMEOUT = "http.read_timeout"
 STOLOTO_CONCURRENCY = "stoloto.concurrency"
 SET_CENTRUM_URL = "set.centrum.url"
+SET_IMPORT_HOURS = "set.import_hours"
 CASH_API_TOKEN = "cash_api.token"
 
 
@@ -75,6 +76,10 @@ DEFINITIONS = [
     Definition(SET_CENTRUM_URL, "Адрес сервера SET Centrum", str, "",
                "Откуда «Загрузка списка магазинов» читает магазины, например http://set-centrum:8080.",
                check=_url),
+    Definition(SET_IMPORT_HOURS, "Загружать магазины из SET каждые N часов", int, 0,
+               "0 — не загружать по расписанию. Загружаются только новые магазины, как кнопкой "
+               "«Загрузка списка магазинов»; итог каждой загрузки записывается в «Журнал».",
+               check=_between(0, 720)),
     Definition(CASH_API_TOKEN, "Токен API регистрации касс", str, "",
                "Кассы передают его в заголовке «Authorization: Bearer <токен>».", check=_token, secret=True),
 ]

@@ -3,23 +3,28 @@ import re
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import islice
 
 from sqlalchemy import exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, errors, plural, settings
+from .. import audit, boundary, errors, plural, settings
 from ..clients.setcentrum import SetCentrumClient, SetCentrumError, Shop
 from ..extensions import db
 from ..lifecycle import status_label
 from ..metrics import set_import
-from ..models import STORE_FIELD_LABELS, CashRegister, Contract, Store, utcnow
+from ..models import STORE_FIELD_LABELS, CashRegister, Contract, SetImport, Store, utcnow
 from ..requisites import clean_text
 
 ACTION_IMPORT = "Загрузка списка магазинов"
 ACTION_BIND = "Привязать магазины к договору"
-SOURCE_SET, SOURCE_MANUAL = "set", "manual"
-SOURCE_LABELS = {SOURCE_SET: "SET", SOURCE_MANUAL: "вручную"}
+SOURCE_SET, SOURCE_MANUAL, SOURCE_FILE = "set", "manual", "file"
+SOURCE_LABELS = {SOURCE_SET: "SET", SOURCE_MANUAL: "вручную", SOURCE_FILE: "из файла"}
+# Who the journal names for the scheduled import («Загружать магазины из SET каждые N часов»).
+SCHEDULE_ACTOR = audit.SYSTEM_ACTOR
+# The text fields a store's form and «Загрузка из файла» check alike: (name, label, longest).
+TEXT_LIMITS = (("name", "Наименование", 255), ("address", "Адрес", 500))
 # SET numbers are integers > 0, so a code never starts with 0: "0101" would match no SET store.
 CODE_PATTERN = re.compile(r"[1-9][0-9]{0,15}")
 INSERT_CHUNK = 10_000
@@ -63,10 +68,11 @@ def setcentrum_client() -> SetCentrumClient:
 
 
 @set_import
-def import_from_set(actor: str) -> int:
+def import_from_set(actor: str, scheduled: bool = False) -> int:
     """"Загрузка списка магазинов": adds the SET stores SIS does not know yet; returns how many.
 
-    Existing stores are never changed. Any SET failure adds nothing and raises a SisError.
+    Existing stores are never changed. Any SET failure adds nothing and raises a SisError. Either way the
+    outcome is kept (SetImport): the schedule reads when it last ran, an alert whether it failed.
     """
     try:
         client = setcentrum_client()
@@ -75,11 +81,46 @@ def import_from_set(actor: str) -> int:
         known = set(db.session.scalars(select(Store.code)))
         new, listed = _new_shops(client, known)
         del known
-        added = _add_new_stores(new, listed, actor)
+        added = _add_new_stores(new, listed, actor, scheduled)
     except errors.SisError as error:
-        audit.record_now(actor, "store", None, ACTION_IMPORT, "error", str(error))
+        db.session.rollback()
+        message = boundary.storable(str(error), 2000)
+        audit.record(actor, "store", None, ACTION_IMPORT, "error", message)
+        db.session.add(SetImport(actor=actor, scheduled=scheduled, ok=False, added=0,
+                                 error_code=boundary.storable(error.code, 64), error_message=message))
+        db.session.commit()
         raise
     return added
+
+
+def import_when_due() -> SetImport | None:
+    """The scheduled import: when «Загружать магазины из SET каждые N часов» is on and N hours have passed since
+    the last scheduled one, imports as the button does and returns its outcome (a failure included, journaled
+    and kept); None when the schedule is off or not due. The setting is read on every call, so a change takes
+    effect at the next job run. The next attempt after a failure is again N hours later: SET is not asked
+    every job interval while it is down."""
+    hours = settings.get(settings.SET_IMPORT_HOURS)
+    if not hours:
+        return None
+    last = last_set_import(scheduled_only=True)
+    if last is not None and utcnow() - last.finished_at < timedelta(hours=hours):
+        return None
+    try:
+        import_from_set(SCHEDULE_ACTOR, scheduled=True)
+    except errors.SisError:
+        pass  # journaled and kept by import_from_set; the caller reads the outcome below
+    return last_set_import(scheduled_only=True)
+
+
+def last_set_import(scheduled_only: bool = False) -> SetImport | None:
+    """The newest SET import (of any kind, or only the scheduled ones) and how it ended; None if none ran.
+
+    An alert on SET failing reads this: `ok` False means the last import failed (`error_code`, `error_message`,
+    `finished_at`); a later successful import, from the button too, clears it."""
+    query = select(SetImport).order_by(SetImport.id.desc()).limit(1)
+    if scheduled_only:
+        query = query.where(SetImport.scheduled.is_(True))
+    return db.session.scalar(query)
 
 
 def _new_shops(client: SetCentrumClient, known: set[str]) -> tuple[list[Shop], int]:
@@ -97,45 +138,57 @@ def _new_shops(client: SetCentrumClient, known: set[str]) -> tuple[list[Shop], i
     return new, listed
 
 
-def _add_new_stores(new: list[Shop], listed: int, actor: str) -> int:
+def _add_new_stores(new: list[Shop], listed: int, actor: str, scheduled: bool) -> int:
     try:
-        return _insert_new(new, listed, actor)
+        return _insert_new(new, listed, actor, scheduled)
     except IntegrityError:
         # Someone else imported (or typed in) some of these codes meanwhile: read again, add the rest.
         db.session.rollback()
         known = set(db.session.scalars(select(Store.code)))
-        return _insert_new([shop for shop in new if shop.code not in known], listed, actor)
+        return _insert_new([shop for shop in new if shop.code not in known], listed, actor, scheduled)
 
 
-def _insert_new(new: list[Shop], listed: int, actor: str) -> int:
-    """A bulk write of the new stores and a journal row, committed."""
+def _insert_new(new: list[Shop], listed: int, actor: str, scheduled: bool) -> int:
+    """A bulk write of the new stores, a journal row and the import's outcome, committed."""
     now = utcnow()
     # Rows are made as they are written, never all at once: 100,000 of them would be 40 MB of a worker's memory.
     # contract_id and comment are left out (NULL): every column less is work saved on each of 100,000 rows.
-    rows = ((shop.code, store_name(shop.code), shop.address, SOURCE_SET, now, now) for shop in new)
-    if db.session.connection().dialect.name == "postgresql":
-        _copy(rows)
-    else:
-        # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
-        # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
-        while chunk := [dict(zip(IMPORT_COLUMNS, row, strict=True)) for row in islice(rows, INSERT_CHUNK)]:
-            db.session.execute(insert(Store.__table__), chunk)
-    listed_codes = [shop.code for shop in new[:audit.LISTED_OBJECTS]]
+    insert_stores(IMPORT_COLUMNS, ((shop.code, store_name(shop.code), shop.address, SOURCE_SET, now, now)
+                                   for shop in new))
     audit.record(actor, "store", None, ACTION_IMPORT,
                  details=f"{loaded_message(len(new))}; в SET Centrum {plural.stores(listed)}",
-                 object_ids=db.session.scalars(select(Store.id).where(Store.code.in_(listed_codes))
-                                               .order_by(Store.id)))
+                 object_ids=first_ids([shop.code for shop in new[:audit.LISTED_OBJECTS]]))
+    db.session.add(SetImport(actor=actor, scheduled=scheduled, ok=True, added=len(new), finished_at=now))
     db.session.commit()
     return len(new)
 
 
-def _copy(rows: Iterable[tuple]) -> None:
+def first_ids(codes: list[str]) -> list[int]:
+    """The ids of stores just added, for the journal row's list of objects (at most audit.LISTED_OBJECTS)."""
+    return list(db.session.scalars(select(Store.id).where(Store.code.in_(codes[:audit.LISTED_OBJECTS]))
+                                   .order_by(Store.id)))
+
+
+def insert_stores(columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """A bulk write of new stores in the session's transaction: COPY on PostgreSQL, chunked executemany on SQLite.
+    A code already taken raises IntegrityError."""
+    if db.session.connection().dialect.name == "postgresql":
+        _copy(columns, rows)
+        return
+    # Core insert on the table: one executemany per chunk. (The ORM's insert(Store) splits the rows
+    # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
+    rows = iter(rows)
+    while chunk := [dict(zip(columns, row, strict=True)) for row in islice(rows, INSERT_CHUNK)]:
+        db.session.execute(insert(Store.__table__), chunk)
+
+
+def _copy(columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
     """PostgreSQL's COPY into stores, in the session's transaction: 100,000 stores in a third of the time
     multi-row INSERTs take. A code someone else added meanwhile raises IntegrityError, as an INSERT would."""
     connection = db.session.connection()
     cursor = connection.connection.driver_connection.cursor()
     try:
-        with cursor.copy(f"COPY {Store.__tablename__} ({', '.join(IMPORT_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {Store.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
     except connection.dialect.loaded_dbapi.IntegrityError as error:
@@ -191,14 +244,21 @@ def clean_input(raw: StoreInput, editing: Store | None = None) -> StoreInput:
     contract_problem = _check_contract(data.contract_id, editing)
     if contract_problem:
         problems["contract_id"] = contract_problem
-    for name, label, limit in (("name", "Наименование", 255), ("address", "Адрес", 500)):
-        if getattr(data, name) and len(getattr(data, name)) > limit:
-            problems[name] = f"{label}: не длиннее {limit} символов."
+    problems.update(text_problems({name: getattr(data, name) for name, _, _ in TEXT_LIMITS}))
     if editing is not None and data.code != editing.code and _has_cash_registers(editing):
         problems.setdefault("code", "Код магазина нельзя изменить: кассы этого магазина уже обращались в СИ.")
     if problems:
         raise errors.invalid(problems)
     return data
+
+
+def text_problems(values: dict[str, str | None]) -> dict[str, str]:
+    """The name and address rules of a store, for its form and for a row of «Загрузка из файла»."""
+    problems = {}
+    for name, label, limit in TEXT_LIMITS:
+        if values.get(name) and len(values[name]) > limit:
+            problems[name] = f"{label}: не длиннее {limit} символов."
+    return problems
 
 
 def duplicate_message(code: str) -> str:
@@ -223,6 +283,12 @@ def _check_contract(contract_id: int | None, editing: Store | None) -> str | Non
     if db.session.get(Contract, contract_id) is None:
         return "Такого договора нет: выберите договор из списка."
     return None
+
+
+def bindable_contracts() -> dict[str, int]:
+    """Contracts a store may be bound to, by number, for a file that names them: as on the store's form and in
+    «Привязать магазины к договору», any contract in SIS, whatever its status (a draft has no number yet)."""
+    return dict(db.session.execute(select(Contract.number, Contract.id).where(Contract.number.is_not(None))).all())
 
 
 def _has_cash_registers(store: Store) -> bool:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 TOKEN = "browser-test-token-0123456789"
 MODELS = {"contracts": Contract, "stores": Store, "registers": CashRegister, "users": User, "journal": AuditEvent}
 # Not pages: downloads, exports and JSON (the API, /healthz and /readyz are whole blueprints, skipped below).
-NOT_PAGES = ("ajax_lookup", "appendix_view", "export", "static", "progress_view")
+NOT_PAGES = ("ajax_lookup", "appendix_view", "export", "static", "progress_view", "upload_template_view")
 NOT_FOUND = "/no-such-page/"
 
 

@@ -78,3 +78,35 @@ def test_operator_adds_a_store_by_hand(page, live_server, accounts, contract_in_
     expect(row.locator("td.col-name", has_text="Гастроном у вокзала")).to_have_count(1)
     expect(row.locator("td.col-contract", has_text=NUMBER)).to_have_count(1)
     expect(row.locator("td.col-source", has_text="вручную")).to_have_count(1)
+
+
+def test_operator_uploads_stores_from_a_file_after_a_preview(app, page, live_server, accounts, contract_in_sis,
+                                                               screenshot):
+    log_in(page, live_server, accounts["operator"])
+    page.goto(live_server + "/stores/")
+    page.click("a.nav-link:has-text('Загрузка из файла')")
+    expect(page.locator("h4", has_text="Загрузка из файла")).to_have_count(1)
+    table = "\ufeffКод магазина;Наименование;Адрес;Договор\r\n" \
+            f"501;Гастроном у вокзала;г. Москва, ул. Ленина, д. 1;{NUMBER}\r\n" \
+            "502;Без договора;;\r\n" \
+            "501;Повтор;;\r\n" \
+            "50а;Буква в коде;;\r\n"
+    page.set_input_files("input[name=file]", files=[{"name": "магазины.csv", "mimeType": "text/csv",
+                                                     "buffer": table.encode()}])
+    page.click("button:has-text('Показать, что будет загружено')")
+
+    expect(page.locator("[data-testid=upload-added]")).to_have_text("2 магазина")
+    assert page.locator("[data-testid=upload-skipped]").inner_text() == "2 строки"
+    skipped = page.locator("[data-testid=upload-skipped-rows]")
+    expect(skipped.locator("tr", has_text="Код 501 повторяется в файле: он уже есть в строке 2.")).to_have_count(1)
+    expect(skipped.locator("tr", has_text="Код магазина — только цифры")).to_have_count(1)
+    with app.app_context():
+        assert db.session.scalars(select(Store.code)).all() == []  # the preview saves nothing
+    screenshot("12a-stores-upload-preview")
+
+    page.click("button:has-text('Загрузить')")
+    expect(page.locator(".alert-success", has_text="Загружено 2 магазина из файла «магазины.csv».")).to_have_count(1)
+    expect(store_row(page, "501").locator("td.col-contract", has_text=NUMBER)).to_have_count(1)
+    expect(store_row(page, "502").locator("td.col-source", has_text="из файла")).to_have_count(1)
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Store.code))) == ["501", "502"]

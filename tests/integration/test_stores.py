@@ -570,7 +570,7 @@ def test_list_filters_search_and_numeric_code_order(app, web, setcentrum):
         assert label in listing
     options = filter_options(listing)
     assert options["Договор"] == [["none", "без договора"], [str(contract.id), "№ СТ-2026/001 — Создан"]]
-    assert options["Источник"] == [["set", "SET"], ["manual", "вручную"]]
+    assert options["Источник"] == [["set", "SET"], ["manual", "вручную"], ["file", "из файла"]]
 
 
 @contextmanager
