@@ -8,7 +8,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
 
 import requests
@@ -337,14 +338,15 @@ def _send_email(payload: dict) -> str:
     host, port = settings.get(settings.SMTP_HOST), settings.get(settings.SMTP_PORT)
     tls, login = settings.get(settings.SMTP_TLS), settings.get(settings.SMTP_LOGIN)
     recipients = settings.email_list(settings.get(settings.EMAIL_TO))
-    message = EmailMessage()
-    message["Subject"] = payload["title"]
+    started = f"Начало: {_at(datetime.fromisoformat(payload['started_at']).replace(tzinfo=None))}."
+    message = MIMEText(f"{payload['message']}\n\n{started}\n\n— {PRODUCT}\n", "plain", "utf-8")
+    # Header, not the newer EmailMessage: Python 3.11's folding of a long Cyrillic subject drops the spaces
+    # between its encoded words, and every mail client then shows the words run together.
+    message["Subject"] = Header(payload["title"], "utf-8")
     message["From"] = settings.get(settings.EMAIL_FROM)
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=settings.get(settings.EMAIL_FROM).rpartition("@")[2] or None)
-    started = f"Начало: {_at(datetime.fromisoformat(payload['started_at']).replace(tzinfo=None))}."
-    message.set_content(f"{payload['message']}\n\n{started}\n\n— {PRODUCT}\n")
     context = ssl.create_default_context()
     try:
         if tls == settings.TLS_SSL:
