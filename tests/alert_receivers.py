@@ -84,3 +84,68 @@ def webhook():
     yield receiver
     server.shutdown()
     server.server_close()
+
+
+LOGIN, PASSWORD = "sis", "mail-secret-1"
+
+
+def _certificate_for_localhost(folder) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key, as files."""
+    import ipaddress
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=30))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "smtp.pem", folder / "smtp.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_smtp_server(tmp_path, monkeypatch):
+    """Factory: tls_smtp_server("starttls" | "ssl") starts an SMTP server that wants TLS and a login (LOGIN,
+    PASSWORD); its certificate is what this process trusts (SSL_CERT_FILE, read by ssl's default context)."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert_path, key_path = _certificate_for_localhost(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    controllers = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == LOGIN.encode() and auth_data.password == PASSWORD.encode()
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers a refusal with 535
+
+    def start(mode: str) -> Mailbox:
+        mailbox = Mailbox()
+        # aiosmtpd sees no TLS on a connection that began with it: AUTH must be allowed without its STARTTLS.
+        options = {"tls_context": context, "require_starttls": True} if mode == "starttls" else \
+            {"ssl_context": context, "auth_require_tls": False}
+        controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), authenticator=authenticate,
+                                auth_required=True, **options)
+        controller.start()
+        controllers.append(controller)
+        mailbox.host, mailbox.port = controller.hostname, controller.port
+        return mailbox
+
+    yield start
+    for controller in controllers:
+        controller.stop()

@@ -388,7 +388,7 @@ def _send_webhook(payload: dict) -> str:
 
 
 def _short(error: Exception) -> str:
-    text = str(error) or type(error).__name__
+    text = (str(error) or type(error).__name__).rstrip(".")  # the sentence around it has its own period
     return text if len(text) <= 300 else text[:300] + "…"
 
 

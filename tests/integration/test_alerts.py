@@ -367,3 +367,23 @@ def test_the_smtp_password_is_sealed_and_never_shown_back(app, web):
     with app.app_context():
         settings.forget()
         assert settings.get(settings.SMTP_PASSWORD) == ""
+
+
+# On a connection that began with TLS aiosmtpd cannot tell it is encrypted, and warns that AUTH may go in clear.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("mode", [settings.TLS_STARTTLS, settings.TLS_SSL])
+def test_mail_goes_over_starttls_or_ssl_with_a_login(app, web, tls_smtp_server, mode):
+    from tests.alert_receivers import LOGIN, PASSWORD
+    server = tls_smtp_server(mode)
+    with app.app_context():
+        channels(server, **{settings.SMTP_TLS: mode, settings.SMTP_LOGIN: LOGIN, settings.SMTP_PASSWORD: PASSWORD})
+    admin = web("admin")
+    [message] = told(admin.post("/settings/test-alert/", follow_redirects=True))
+    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): отправлено: "
+                       "ops@example.ru, duty@example.ru.")
+    assert server.subjects() == ["СИ Столото: тестовое уведомление"]
+    with app.app_context():
+        settings.save({settings.SMTP_PASSWORD: "wrong-password"}, "t")
+    [message] = told(admin.post("/settings/test-alert/", follow_redirects=True))
+    assert message == ("Тестовое уведомление отправлено не везде: e-mail (ops@example.ru, duty@example.ru): "
+                       f"почтовый сервер 127.0.0.1:{server.port} не принял логин и пароль.")
