@@ -53,7 +53,8 @@ class SettingsView(AdminOnly, BaseView):
         sections = [(name, list(items)) for name, items in groupby(settings.DEFINITIONS, lambda d: d.section)]
         return self.render("settings.html", sections=sections, values=values, problems=problems,
                            environment=settings.CONFIG_DEFAULTS, stored=stored, clear_field=clear_field,
-                           deliveries=alerts.last_deliveries(), channel_labels=alerts.CHANNEL_LABELS)
+                           deliveries=alerts.last_deliveries(), channel_labels=alerts.CHANNEL_LABELS,
+                           open_alerts=alerts.open_episodes())
 
     @expose("/test-alert/", methods=("POST",))
     def test_alert(self):

@@ -105,7 +105,7 @@ def _stoloto_failing(now: datetime) -> list[Alert]:
     """A Stoloto service failed at least twice and the first failure is N minutes old: one lost call is not an
     outage, and a service nobody calls again (a single activation) is not told as failing for ever."""
     limit = timedelta(minutes=settings.get(settings.ALERT_STOLOTO_MINUTES))
-    rows = db.session.scalars(select(StolotoEndpoint).where(
+    rows = _fresh(select(StolotoEndpoint).where(
         StolotoEndpoint.state == FAILING, StolotoEndpoint.failing_since <= now - limit,
         StolotoEndpoint.last_failed_at > StolotoEndpoint.failing_since))
     alerts = []
@@ -205,6 +205,12 @@ CHECKS: dict[str, Callable[[datetime], list[Alert]]] = {
 CHECKED_KINDS = {STOLOTO_FAILING, POOL_REFUSED, POOL_FORECAST, CERT_EXPIRY_30, CERT_EXPIRY_7, REGISTERS_WAITING}
 
 
+def _fresh(statement):
+    # The session keeps objects across commits (expire_on_commit=False), and these rows change under it, written by
+    # Core statements and by other processes: each read replaces what the session holds.
+    return db.session.scalars(statement.execution_options(populate_existing=True))
+
+
 def _resolution(episode: AlertEpisode, now: datetime) -> tuple[str, str]:
     lasted = f"Уведомление длилось {_minutes(now - episode.started_at)} (с {_at(episode.started_at)})."
     if episode.kind == STOLOTO_FAILING:
@@ -264,9 +270,8 @@ def open_alert(kind: str, subject: str, title: str, message: str, actor: str = a
 def close_alert(kind: str, subject: str, title: str | None = None, message: str | None = None,
                 actor: str = audit.SYSTEM_ACTOR) -> bool:
     """Ends the open episode of `kind` for `subject`, if any; True when this call ended it. Commits."""
-    episode = db.session.scalar(select(AlertEpisode).where(AlertEpisode.kind == kind,
-                                                           AlertEpisode.subject == str(subject)[:64],
-                                                           AlertEpisode.resolved_at.is_(None)))
+    episode = _fresh(select(AlertEpisode).where(AlertEpisode.kind == kind, AlertEpisode.subject == str(subject)[:64],
+                                                AlertEpisode.resolved_at.is_(None))).first()
     if episode is None:
         return False
     return _close(episode, utcnow(), title, message, actor)
@@ -298,7 +303,7 @@ def check(now: datetime | None = None) -> Report:
         for alert in check_kind(now):
             holding[(alert.kind, alert.subject)] = alert
     db.session.rollback()  # the checks' reads end here: each change below is its own transaction
-    open_episodes = {(e.kind, e.subject): e for e in db.session.scalars(
+    open_episodes = {(e.kind, e.subject): e for e in _fresh(
         select(AlertEpisode).where(AlertEpisode.resolved_at.is_(None), AlertEpisode.kind.in_(CHECKED_KINDS)))}
     for key, alert in holding.items():
         if key not in open_episodes and open_alert(alert.kind, alert.subject, alert.title, alert.message):
@@ -398,7 +403,7 @@ SENDERS = {EMAIL: _send_email, WEBHOOK: _send_webhook}
 def _attempt(notice: AlertNotice, actor: str) -> Delivery:
     """Sends one claimed notice and records the result (its own commit); never raises for the channel's failure."""
     now = utcnow()
-    episode = db.session.get(AlertEpisode, notice.episode_id) if notice.episode_id else None
+    episode = db.session.get(AlertEpisode, notice.episode_id, populate_existing=True) if notice.episode_id else None
     channels = _channels()
     payload = _payload(notice, episode, now)
     notice_id, episode_id, state, channel, attempts = (notice.id, notice.episode_id, notice.state, notice.channel,
@@ -454,7 +459,7 @@ def deliver(limit: int = 100) -> tuple[int, int]:
     broken: set[str] = set()
     sent = failed = 0
     for notice_id in due:
-        notice = db.session.get(AlertNotice, notice_id)
+        notice = db.session.get(AlertNotice, notice_id, populate_existing=True)
         if notice is None or notice.channel in broken or not _claim(notice_id, now):
             continue
         db.session.refresh(notice)
@@ -493,7 +498,7 @@ def _send_in_thread(app: Flask, notice_ids: list[int], actor: str, results: list
     with app.app_context():
         try:
             for notice_id in notice_ids:
-                results.append(_attempt(db.session.get(AlertNotice, notice_id), actor))
+                results.append(_attempt(db.session.get(AlertNotice, notice_id, populate_existing=True), actor))
         except Exception:  # a thread's error would otherwise vanish
             log.exception("test alert failed")
         finally:
@@ -512,14 +517,13 @@ def last_deliveries() -> list[LastDelivery]:
     """Each channel's latest attempt, for «Настройки»."""
     found = []
     for channel in (EMAIL, WEBHOOK):
-        notice = db.session.scalar(select(AlertNotice).where(AlertNotice.channel == channel,
-                                                             AlertNotice.attempted_at.is_not(None))
-                                   .order_by(AlertNotice.attempted_at.desc(), AlertNotice.id.desc()).limit(1))
+        notice = _fresh(select(AlertNotice).where(AlertNotice.channel == channel, AlertNotice.attempted_at.is_not(None))
+                        .order_by(AlertNotice.attempted_at.desc(), AlertNotice.id.desc()).limit(1)).first()
         if notice is not None:
             found.append(LastDelivery(channel, notice.attempted_at, notice.status == SENT, notice.result or ""))
     return found
 
 
 def open_episodes() -> list[AlertEpisode]:
-    return list(db.session.scalars(select(AlertEpisode).where(AlertEpisode.resolved_at.is_(None))
-                                   .order_by(AlertEpisode.started_at)))
+    return list(_fresh(select(AlertEpisode).where(AlertEpisode.resolved_at.is_(None))
+                       .order_by(AlertEpisode.started_at)))

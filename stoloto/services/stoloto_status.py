@@ -4,7 +4,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..clients.stoloto import Outcome
@@ -72,6 +72,3 @@ def forget() -> None:
     with _seen_lock:
         _seen.clear()
 
-
-def endpoints() -> list[StolotoEndpoint]:
-    return list(db.session.scalars(select(StolotoEndpoint).order_by(StolotoEndpoint.endpoint)))

@@ -168,6 +168,11 @@ def test_certificate_expiry_is_told_at_30_and_at_7_days_and_cleared_by_a_new_cer
         check_alerts()
         check_alerts()
         assert [(b["kind"], b["state"]) for b in webhook.bodies][1:] == [("cert_expiry_7", "firing")]
+        result = app.test_cli_runner().invoke(args=["alerts", "check"])
+        assert result.exit_code == 0, result.output
+        assert result.output.endswith("Действуют уведомлений: 2.\n"
+                                      "  СИ Столото: сертификат договора № CERT-1 истекает через 28 дней\n"
+                                      "  СИ Столото: сертификат договора № CERT-1 истекает через 5 дней\n")
         db.session.get(Contract, contract_id).certificate_pem = certificate(days=400)
         db.session.commit()
         check_alerts()
@@ -178,7 +183,7 @@ def test_certificate_expiry_is_told_at_30_and_at_7_days_and_cleared_by_a_new_cer
 
 # --- d) registers waiting longer than the setting ----------------------------------------------
 
-def test_registers_waiting_are_counted_by_reason_told_once_and_cleared(app, smtp_server):
+def test_registers_waiting_are_counted_by_reason_told_once_and_cleared(app, web, smtp_server):
     with app.app_context(), time_machine.travel(datetime.now(UTC), tick=False) as clock:
         channels(smtp_server, **{settings.CASH_API_TOKEN: TOKEN})
         contract = contracts.create_contract(ContractInput(number="WAIT-1", contract_date="15.01.2026",
@@ -198,6 +203,10 @@ def test_registers_waiting_are_counted_by_reason_told_once_and_cleared(app, smtp
         check_alerts()
         assert smtp_server.subjects() == [
             "СИ Столото: 3 кассы ждут регистрации дольше 60 мин. («Договор не активен»)"]
+        assert smtp_server.messages[0]["body"].startswith(
+            "3 кассы ждут регистрации дольше 60 мин. Причина ожидания: «Договор не активен».")
+        page = web("admin").get("/settings/").get_data(as_text=True)
+        assert "СИ Столото: 3 кассы ждут регистрации дольше 60 мин. («Договор не активен») — с " in page
         settings.save({settings.ALERT_WAITING_MINUTES: 120}, "t")
         check_alerts()
         check_alerts()
@@ -282,6 +291,7 @@ def test_the_test_button_says_what_was_sent_where(app, web, smtp_server, webhook
     assert webhook.states() == ["test"] and webhook.content_types == "application/json; charset=utf-8"
     page = admin.get("/settings/").get_data(as_text=True)
     assert "Последняя доставка уведомлений" in page and "принято, ответ 200" in page
+    assert "Сейчас нет действующих уведомлений." in page
     with app.app_context():
         assert [r for r, _ in journal("Отправка уведомления")] == ["ok", "ok"]
 
