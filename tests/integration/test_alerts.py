@@ -397,3 +397,26 @@ def test_mail_goes_over_starttls_or_ssl_with_a_login(app, web, tls_smtp_server, 
     [message] = told(admin.post("/settings/test-alert/", follow_redirects=True))
     assert message == ("Тестовое уведомление отправлено не везде: e-mail (ops@example.ru, duty@example.ru): "
                        f"почтовый сервер 127.0.0.1:{server.port} не принял логин и пароль.")
+
+
+def test_stoloto_state_is_written_when_it_changes_not_on_every_call(app, stand):
+    from stoloto.models import StolotoEndpoint
+    with app.app_context(), time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        stoloto_contract(stand, "STATE-1")
+        settings.save({settings.REFILL_THRESHOLD: 1000}, "t")  # every run asks for a batch
+        started = datetime.now(UTC).replace(tzinfo=None)
+
+        def row():
+            return db.session.scalars(select(StolotoEndpoint).where(StolotoEndpoint.endpoint == "batches")
+                                      .execution_options(populate_existing=True)).one()
+
+        fetch_terminal_batches()
+        clock.shift(timedelta(seconds=30))
+        fetch_terminal_batches()
+        assert stand.calls("batches") == 2
+        assert (row().state, row().last_ok_at) == ("ok", started)  # the second success wrote nothing
+        stand.fault("batches", "status", count=1, status=503)
+        fetch_terminal_batches()  # a change: written at once
+        assert (row().state, row().failing_since) == ("failing", started + timedelta(seconds=30))
+        fetch_terminal_batches()  # and back
+        assert (row().state, row().failing_since, row().last_ok_at) == ("ok", None, started + timedelta(seconds=30))
