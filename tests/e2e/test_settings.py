@@ -24,7 +24,7 @@ def test_the_alerts_section_saves_a_mail_server_and_sends_a_test_notice(page, li
                                                                           webhook, screenshot):
     log_in(page, live_server, accounts["admin"])
     page.goto(live_server + "/settings/")
-    expect(page.get_by_role("heading", name="Уведомления")).to_be_visible()
+    expect(page.get_by_role("heading", name="Уведомления", exact=True)).to_be_visible()
     page.get_by_label("Почтовый сервер (SMTP)").fill(smtp_server.host)
     page.get_by_label("Порт SMTP").fill(str(smtp_server.port))
     page.get_by_label("Шифрование SMTP").select_option("none")
