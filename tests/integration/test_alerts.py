@@ -205,8 +205,11 @@ def test_registers_waiting_are_counted_by_reason_told_once_and_cleared(app, web,
             "СИ Столото: 3 кассы ждут регистрации дольше 60 мин. («Договор не активен»)"]
         assert smtp_server.messages[0]["body"].startswith(
             "3 кассы ждут регистрации дольше 60 мин. Причина ожидания: «Договор не активен».")
-        page = web("admin").get("/settings/").get_data(as_text=True)
+        admin = web("admin")
+        page = admin.get("/settings/").get_data(as_text=True)
         assert "СИ Столото: 3 кассы ждут регистрации дольше 60 мин. («Договор не активен») — с " in page
+        journal_page = admin.get("/journal/")
+        assert journal_page.status_code == 200 and "Уведомление: начало" in journal_page.get_data(as_text=True)
         settings.save({settings.ALERT_WAITING_MINUTES: 120}, "t")
         check_alerts()
         check_alerts()
