@@ -151,8 +151,9 @@ DEFINITIONS = [
                check=_email, section=ALERTS),
     Definition(EMAIL_TO, "Получатели писем", str, "", "Адреса через запятую.", check=_emails, section=ALERTS),
     Definition(WEBHOOK_URL, "Адрес webhook", str, "",
-               "На него СИ отправляет каждое уведомление запросом POST в формате JSON; если пусто, не отправляет.",
-               check=_url, section=ALERTS),
+               "На него СИ отправляет каждое уведомление запросом POST в формате JSON; если пусто, не отправляет. "
+               "Хранится зашифрованным: адрес webhook часто сам служит ключом доступа.",
+               check=_url, secret=True, section=ALERTS),
     Definition(ALERT_STOLOTO_MINUTES, "Сбой Столото дольше, минут", int, 15,
                "Уведомление, когда вызовы одного сервиса Столото (активация, пакеты терминалов, регистрация касс) "
                "не удаются дольше этого времени.", check=_between(1, 10080), section=ALERTS),

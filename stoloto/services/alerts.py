@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
+from urllib.parse import urlsplit
 
 import requests
 from cryptography import x509
@@ -236,7 +237,8 @@ def _channels() -> dict[str, str]:
     if settings.get(settings.SMTP_HOST) and settings.get(settings.EMAIL_TO) and settings.get(settings.EMAIL_FROM):
         channels[EMAIL] = ", ".join(settings.email_list(settings.get(settings.EMAIL_TO)))
     if settings.get(settings.WEBHOOK_URL):
-        channels[WEBHOOK] = settings.get(settings.WEBHOOK_URL)
+        # Only the host: a webhook's path often holds its secret (Slack's, Teams'), and «Журнал» is open to viewers.
+        channels[WEBHOOK] = urlsplit(settings.get(settings.WEBHOOK_URL)).hostname or ""
     return channels
 
 

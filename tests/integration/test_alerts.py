@@ -288,8 +288,8 @@ def test_the_test_button_says_what_was_sent_where(app, web, smtp_server, webhook
     response = admin.post("/settings/test-alert/")
     assert response.status_code == 302
     [message] = told(admin.get(response.headers["Location"]))
-    assert message == (f"Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): отправлено: "
-                       f"ops@example.ru, duty@example.ru; webhook ({webhook.url}): принято, ответ 200.")
+    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): отправлено: "
+                       "ops@example.ru, duty@example.ru; webhook (127.0.0.1): принято, ответ 200.")
     assert smtp_server.subjects() == ["СИ Столото: тестовое уведомление"]
     assert webhook.states() == ["test"] and webhook.content_types == "application/json; charset=utf-8"
     page = admin.get("/settings/").get_data(as_text=True)
@@ -423,3 +423,18 @@ def test_stoloto_state_is_written_when_it_changes_not_on_every_call(app, stand):
         assert (row().state, row().failing_since) == ("failing", started + timedelta(seconds=30))
         fetch_terminal_batches()  # and back
         assert (row().state, row().failing_since, row().last_ok_at) == ("ok", None, started + timedelta(seconds=30))
+
+
+def test_the_webhook_url_is_sealed_and_the_journal_names_only_its_host(app, web, webhook):
+    secret_url = webhook.url + "/T0001/B0002/secret-token-123"
+    admin = web("admin")
+    admin.post("/settings/", {settings.WEBHOOK_URL: secret_url})
+    admin.post("/settings/test-alert/")
+    with app.app_context():
+        from stoloto.models import Setting
+        assert "secret-token-123" not in db.session.get(Setting, settings.WEBHOOK_URL).value
+        assert all("secret-token-123" not in (details or "") for _, details in journal("Изменение настройки")
+                   + journal("Отправка уведомления") + journal("Тестовое уведомление"))
+        assert journal("Отправка уведомления") == [("ok", "тестовое уведомление — webhook (127.0.0.1): принято, "
+                                                          "ответ 200")]
+    assert webhook.states() == ["test"]
