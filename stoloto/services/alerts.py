@@ -116,7 +116,7 @@ def _stoloto_failing(now: datetime) -> list[Alert]:
         alerts.append(Alert(STOLOTO_FAILING, row.endpoint,
                             _title(f"сбой Столото ({label}) длится {_minutes(now - row.failing_since)}"),
                             f"Вызовы сервиса Столото «{label}» не удаются с {_at(row.failing_since)}. "
-                            f"Последняя ошибка: {row.last_error}.{last_ok}"))
+                            f"Последняя ошибка: {(row.last_error or '').rstrip('.')}.{last_ok}"))
     return alerts
 
 
@@ -195,14 +195,9 @@ def _registers_waiting(now: datetime) -> list[Alert]:
     return alerts
 
 
-CHECKS: dict[str, Callable[[datetime], list[Alert]]] = {
-    STOLOTO_FAILING: _stoloto_failing,
-    POOL_REFUSED: _pool_refused,
-    POOL_FORECAST: _pool_forecast,
-    # One check gives both certificate kinds.
-    CERT_EXPIRY_30: _certificates,
-    REGISTERS_WAITING: _registers_waiting,
-}
+# Each gives the alerts of its kinds that hold now; the job opens and clears exactly the kinds in CHECKED_KINDS.
+CHECKS: tuple[Callable[[datetime], list[Alert]], ...] = (_stoloto_failing, _pool_refused, _pool_forecast, _certificates,
+                                                         _registers_waiting)
 CHECKED_KINDS = {STOLOTO_FAILING, POOL_REFUSED, POOL_FORECAST, CERT_EXPIRY_30, CERT_EXPIRY_7, REGISTERS_WAITING}
 
 
@@ -232,7 +227,8 @@ def _resolution(episode: AlertEpisode, now: datetime) -> tuple[str, str]:
 # --- episodes ---------------------------------------------------------------------------------
 
 def _channels() -> dict[str, str]:
-    """The configured channels and where each sends: {"email": "a@b.ru, c@d.ru", "webhook": "https://…"}."""
+    """The configured channels and where each sends, as told to users: {"email": "a@b.ru, c@d.ru",
+    "webhook": "hooks.example.ru"}."""
     channels = {}
     if settings.get(settings.SMTP_HOST) and settings.get(settings.EMAIL_TO) and settings.get(settings.EMAIL_FROM):
         channels[EMAIL] = ", ".join(settings.email_list(settings.get(settings.EMAIL_TO)))
@@ -301,8 +297,8 @@ def check(now: datetime | None = None) -> Report:
     now = now or utcnow()
     report = Report()
     holding: dict[tuple[str, str], Alert] = {}
-    for check_kind in dict.fromkeys(CHECKS.values()):
-        for alert in check_kind(now):
+    for condition in CHECKS:
+        for alert in condition(now):
             holding[(alert.kind, alert.subject)] = alert
     db.session.rollback()  # the checks' reads end here: each change below is its own transaction
     open_episodes = {(e.kind, e.subject): e for e in _fresh(
