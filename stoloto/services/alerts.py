@@ -383,11 +383,22 @@ def _send_webhook(payload: dict) -> str:
                                  headers={"Content-Type": "application/json; charset=utf-8",
                                           "User-Agent": "SIS-alerts"})
     except requests.exceptions.RequestException as error:
-        raise DeliveryError(f"адрес webhook недоступен: {_short(error)}") from None
+        # Said by kind, not by requests' own text: that names the whole URL, and the path is often the key.
+        raise DeliveryError(f"webhook на {urlsplit(url).hostname} недоступен: {_webhook_failure(error)}") from None
     with response:
         if not 200 <= response.status_code < 300:
             raise DeliveryError(f"webhook ответил {response.status_code}")
     return f"принято, ответ {response.status_code}"
+
+
+def _webhook_failure(error: requests.exceptions.RequestException) -> str:
+    if isinstance(error, requests.exceptions.SSLError):
+        return "ошибка защищённого соединения (TLS)"
+    if isinstance(error, requests.exceptions.Timeout):
+        return "не ответил вовремя"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return "соединение не установлено"
+    return type(error).__name__
 
 
 def _short(error: Exception) -> str:

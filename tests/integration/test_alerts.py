@@ -438,3 +438,12 @@ def test_the_webhook_url_is_sealed_and_the_journal_names_only_its_host(app, web,
         assert journal("Отправка уведомления") == [("ok", "тестовое уведомление — webhook (127.0.0.1): принято, "
                                                           "ответ 200")]
     assert webhook.states() == ["test"]
+    port = free_port()  # nobody listens there
+    admin.post("/settings/", {settings.WEBHOOK_URL: f"http://127.0.0.1:{port}/T0001/B0002/secret-token-123"})
+    message = told(admin.post("/settings/test-alert/", follow_redirects=True))[-1]  # the first one's flash too
+    assert message == ("Тестовое уведомление отправлено не везде: webhook (127.0.0.1): webhook на 127.0.0.1 "
+                       "недоступен: соединение не установлено.")
+    with app.app_context():
+        assert journal("Отправка уведомления")[1] == (
+            "warning", "тестовое уведомление не доставлено — webhook (127.0.0.1): webhook на 127.0.0.1 недоступен: "
+                       "соединение не установлено.")
