@@ -215,6 +215,8 @@ def _resolution(episode: AlertEpisode, now: datetime) -> tuple[str, str]:
     if episode.kind == REGISTERS_WAITING:
         return (_title("кассы больше не ждут регистрации дольше порога"),
                 f"Касс, ждущих регистрации дольше порога, больше нет. {lasted}")
+    if episode.kind == RENEWAL_FAILED:
+        return _title("сертификат обновлён"), f"Сертификат договора обновлён. {lasted}"
     if episode.kind in (CERT_EXPIRY_30, CERT_EXPIRY_7):
         return _title("сертификат обновлён"), f"Сертификат договора больше не истекает в ближайшие дни. {lasted}"
     if episode.kind == POOL_REFUSED:

@@ -277,6 +277,8 @@ def test_an_external_service_opens_and_closes_an_episode_once(app, webhook):
         check_alerts()
     assert [(b["kind"], b["state"]) for b in webhook.bodies] == [("renewal_failed", "firing"),
                                                                   ("renewal_failed", "resolved")]
+    assert [b["title"] for b in webhook.bodies] == ["СИ Столото: сертификат не обновлён",
+                                                    "СИ Столото: сертификат обновлён"]
 
 
 # --- «Отправить тестовое уведомление» ----------------------------------------------------------
