@@ -449,3 +449,12 @@ def test_the_webhook_url_is_sealed_and_the_journal_names_only_its_host(app, web,
         assert journal("Отправка уведомления")[1] == (
             "warning", "тестовое уведомление не доставлено — webhook (127.0.0.1): webhook на 127.0.0.1 недоступен: "
                        "соединение не установлено.")
+
+
+def test_the_scheduler_run_checks_the_alerts(app, webhook):
+    from jobs.scheduler import JobRunner
+    with app.app_context():
+        channels(webhook=webhook)
+        contract_with_certificate("TICK-1", days=20)
+    JobRunner(app).tick()  # takes the lease and runs every job, the alerts' included
+    assert [(b["kind"], b["state"]) for b in webhook.bodies] == [("cert_expiry_30", "firing")]
