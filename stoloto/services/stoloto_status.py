@@ -47,9 +47,8 @@ def record(engine: Engine, endpoint: str, outcome: Outcome) -> None:
     key = (str(engine.url), endpoint)
     with _seen_lock:
         seen = _seen.get(key)
-        if seen is not None and seen[0] == state and now - seen[1] < REFRESH:
-            return
-        _seen[key] = (state, now)
+    if seen is not None and seen[0] == state and timedelta(0) <= now - seen[1] < REFRESH:
+        return
     insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(StolotoEndpoint)
     if state == OK:
         values = {"state": OK, "last_ok_at": now, "failing_since": None}
@@ -65,6 +64,8 @@ def record(engine: Engine, endpoint: str, outcome: Outcome) -> None:
             "failing_since": db.func.coalesce(_TABLE.c.failing_since, now)})
     with engine.begin() as connection:
         connection.execute(statement)
+    with _seen_lock:  # remembered once written: a write that failed is tried again by the next call
+        _seen[key] = (state, now)
 
 
 def forget() -> None:
