@@ -338,6 +338,8 @@ def test_the_test_button_is_for_administrators_with_the_csrf_token(app, web):
 @pytest.mark.parametrize("key, value, message", [
     (settings.SMTP_PORT, "70000", "Допустимые значения: от 1 до 65535."),
     (settings.SMTP_PORT, "двадцать пять", "Введите целое число."),
+    (settings.SMTP_PORT, "9" * 30, "Допустимые значения: от 1 до 65535."),
+    (settings.EMAIL_TO, "ops@example.ru, " * 200, "Значение длиннее 2000 символов."),
     (settings.SMTP_HOST, "smtp://mail.example.ru", "Укажите имя или IP-адрес сервера без схемы и порта"),
     (settings.SMTP_TLS, "tls13", "Выберите значение из списка."),
     (settings.EMAIL_FROM, "sis.example.ru", "«sis.example.ru» — не адрес электронной почты"),
