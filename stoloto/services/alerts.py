@@ -373,8 +373,8 @@ def _send_email(payload: dict) -> str:
     except (OSError, ssl.SSLError) as error:  # refused, unreachable, timed out, TLS failed
         raise DeliveryError(f"почтовый сервер {host}:{port} недоступен: {_short(error)}") from None
     if refused:
-        return f"отправлено, кроме адресов: {', '.join(refused)}"
-    return f"отправлено: {', '.join(recipients)}"
+        return f"принято почтовым сервером, кроме адресов: {', '.join(refused)}"
+    return "принято почтовым сервером"
 
 
 def _send_webhook(payload: dict) -> str:

@@ -38,7 +38,7 @@ def test_the_alerts_section_saves_a_mail_server_and_sends_a_test_notice(page, li
     expect(password).to_have_value("")  # never sent back
     expect(password).to_have_attribute("placeholder", "Задан — оставьте пустым, чтобы не менять")
     page.click("button:has-text('Отправить тестовое уведомление')")
-    expect(page.get_by_text("Тестовое уведомление отправлено: e-mail (ops@example.ru): отправлено: ops@example.ru; "
+    expect(page.get_by_text("Тестовое уведомление отправлено: e-mail (ops@example.ru): принято почтовым сервером; "
                             "webhook (127.0.0.1): принято, ответ 200.")).to_be_visible()
     expect(page.get_by_test_id("delivery-email")).to_contain_text("доставлено")
     expect(page.get_by_test_id("delivery-webhook")).to_contain_text("принято, ответ 200")

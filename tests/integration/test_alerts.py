@@ -290,8 +290,8 @@ def test_the_test_button_says_what_was_sent_where(app, web, smtp_server, webhook
     response = admin.post("/settings/test-alert/")
     assert response.status_code == 302
     [message] = told(admin.get(response.headers["Location"]))
-    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): отправлено: "
-                       "ops@example.ru, duty@example.ru; webhook (127.0.0.1): принято, ответ 200.")
+    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): принято почтовым "
+                       "сервером; webhook (127.0.0.1): принято, ответ 200.")
     assert smtp_server.subjects() == ["СИ Столото: тестовое уведомление"]
     assert webhook.states() == ["test"] and webhook.content_types == "application/json; charset=utf-8"
     page = admin.get("/settings/").get_data(as_text=True)
@@ -396,8 +396,8 @@ def test_mail_goes_over_starttls_or_ssl_with_a_login(app, web, tls_smtp_server, 
         channels(server, **{settings.SMTP_TLS: mode, settings.SMTP_LOGIN: LOGIN, settings.SMTP_PASSWORD: PASSWORD})
     admin = web("admin")
     [message] = told(admin.post("/settings/test-alert/", follow_redirects=True))
-    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): отправлено: "
-                       "ops@example.ru, duty@example.ru.")
+    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): принято почтовым "
+                       "сервером.")
     assert server.subjects() == ["СИ Столото: тестовое уведомление"]
     with app.app_context():
         settings.save({settings.SMTP_PASSWORD: "wrong-password"}, "t")
