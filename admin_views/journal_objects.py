@@ -12,7 +12,8 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 
 TYPE_NAMES = {"contract": "договор", "user": "пользователь", "store": "магазин", "setting": "настройки",
-              "cash_register": "касса", "key_encryption_key": "ключ шифрования", "backup": "резервная копия"}
+              "cash_register": "касса", "key_encryption_key": "ключ шифрования", "backup": "резервная копия",
+              "alert": "уведомление"}
 DELETED = {"contract": "договор (удалён)", "user": "пользователь (удалён)", "store": "магазин (удалён)",
            "cash_register": "касса (удалена)"}
 

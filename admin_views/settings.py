@@ -1,11 +1,30 @@
-""""Настройки" (administrators only): every setting with its Russian label and a validated value."""
+""""Настройки" (administrators only): every setting with its Russian label and a validated value, and
+«Отправить тестовое уведомление»."""
+from itertools import groupby
+
 from flask import flash, redirect, request
 from flask_admin import BaseView, expose
 
 from stoloto import settings
 from stoloto.errors import SisError
+from stoloto.services import alerts
 
 from .security import AdminOnly, actor, show_error
+
+
+def clear_field(key: str) -> str:
+    """The checkbox that empties a write-only setting (its field left empty keeps the stored value)."""
+    return f"{key}.clear"
+
+
+def _typed(form) -> dict:
+    typed = {}
+    for definition in settings.DEFINITIONS:
+        if definition.write_only and form.get(clear_field(definition.key)):
+            typed[definition.key] = ""
+        elif definition.key in form and not (definition.write_only and not form[definition.key]):
+            typed[definition.key] = form[definition.key]
+    return typed
 
 
 class SettingsView(AdminOnly, BaseView):
@@ -14,7 +33,7 @@ class SettingsView(AdminOnly, BaseView):
     def index(self):
         problems, typed = {}, {}
         if request.method == "POST":
-            typed = {d.key: request.form.get(d.key, "") for d in settings.DEFINITIONS if d.key in request.form}
+            typed = _typed(request.form)
             try:
                 changed = settings.save(typed, actor())
             except SisError as error:
@@ -26,6 +45,28 @@ class SettingsView(AdminOnly, BaseView):
                 return redirect(self.get_url(".index"))
         settings.cash_api_token()  # generated on first sight, so the administrator can hand it to the registers
         values = settings.all_values()
+        stored = {d.key for d in settings.DEFINITIONS if d.write_only and values[d.key]}
         values.update(typed)
-        return self.render("settings.html", definitions=settings.DEFINITIONS, values=values, problems=problems,
-                           environment=settings.CONFIG_DEFAULTS)
+        for definition in settings.DEFINITIONS:
+            if definition.write_only:
+                values[definition.key] = ""  # never sent back to the browser
+        sections = [(name, list(items)) for name, items in groupby(settings.DEFINITIONS, lambda d: d.section)]
+        return self.render("settings.html", sections=sections, values=values, problems=problems,
+                           environment=settings.CONFIG_DEFAULTS, stored=stored, clear_field=clear_field,
+                           deliveries=alerts.last_deliveries(), channel_labels=alerts.CHANNEL_LABELS,
+                           open_alerts=alerts.open_episodes())
+
+    @expose("/test-alert/", methods=("POST",))
+    def test_alert(self):
+        deliveries = alerts.send_test(actor())
+        if deliveries is None:
+            flash("Тестовое уведомление отправляется дольше обычного; его результат появится в разделе "
+                  "«Уведомления» как последняя доставка.", "warning")
+        elif not deliveries:
+            flash("Тестовое уведомление не отправлено: не настроен ни один канал. Укажите почтовый сервер, "
+                  "отправителя и получателей писем или адрес webhook и сохраните настройки.", "warning")
+        else:
+            failed = [d for d in deliveries if not d.ok]
+            flash(("Тестовое уведомление отправлено не везде: " if failed else "Тестовое уведомление отправлено: ")
+                  + "; ".join(str(d) for d in deliveries) + ".", "warning" if failed else "success")
+        return redirect(self.get_url(".index"))

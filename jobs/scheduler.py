@@ -15,12 +15,14 @@ from stoloto import settings, signals
 from stoloto.extensions import db
 
 from . import lease
+from .alerts import check_alerts
 from .registers import finish_pending_registrations
 from .stores import import_stores_from_set
 from .terminals import fetch_terminal_batches
 
 log = logging.getLogger(__name__)
 LEASE = "jobs"
+JOBS = (fetch_terminal_batches, finish_pending_registrations, import_stores_from_set, check_alerts)
 TICK_SECONDS = 5  # how often every process renews or tries the lease; the interval setting decides the runs
 
 
@@ -128,21 +130,34 @@ class JobRunner:
     def tick(self) -> None:
         with self.app.app_context():
             try:
-                interval = settings.get(settings.JOB_INTERVAL)
-                now = _now()
-                if not lease.acquire(LEASE, lease.ttl(interval)):
-                    self.last_run = None  # another process runs the jobs; if we take over, we run at once
-                    return
-                nudges = lease.nudges(LEASE)
-                if nudges == self.nudges_seen and self.last_run and (now - self.last_run).total_seconds() < interval:
-                    return
-                self.last_run, self.nudges_seen = now, nudges
-                lease.ran(LEASE)
-                fetch_terminal_batches()
-                finish_pending_registrations()
-                import_stores_from_set()
+                if self._due():
+                    # Each job apart: the alerts must still run when a failing Stoloto breaks the batches' job.
+                    for job in JOBS:
+                        self._run(job)
             except Exception:  # a job must never kill the scheduler thread; the error goes to the log
                 log.exception("background job failed")
                 db.session.rollback()
             finally:
                 db.session.remove()
+
+    def _due(self) -> bool:
+        """Takes or renews the lease; True when this process holds it and the jobs are due now."""
+        interval = settings.get(settings.JOB_INTERVAL)
+        now = _now()
+        if not lease.acquire(LEASE, lease.ttl(interval)):
+            self.last_run = None  # another process runs the jobs; if we take over, we run at once
+            return False
+        nudges = lease.nudges(LEASE)
+        if nudges == self.nudges_seen and self.last_run and (now - self.last_run).total_seconds() < interval:
+            return False
+        self.last_run, self.nudges_seen = now, nudges
+        lease.ran(LEASE)
+        return True
+
+    @staticmethod
+    def _run(job) -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("background job failed")
+            db.session.rollback()

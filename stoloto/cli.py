@@ -18,6 +18,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(registers_group)
     app.cli.add_command(stores_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(alerts_group)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
 
@@ -122,6 +123,27 @@ def finish_registers_command() -> None:
     click.echo(f"Ожидают регистрации: {sum(waiting.values())}.")
     for reason, count in waiting.items():
         click.echo(f"  {REASON_LABELS[reason]}: {count}")
+
+
+@click.group("alerts", cls=AppGroup, help="Уведомления.")
+def alerts_group() -> None:
+    pass
+
+
+@alerts_group.command("check", help="Один раз проверить условия уведомлений и отправить то, что пора, "
+                                    "как фоновое задание.")
+def check_alerts_command() -> None:
+    from .services import alerts
+    report = alerts.run()
+    for title in report.opened:
+        click.echo(f"Начало: {title}")
+    for title in report.resolved:
+        click.echo(f"Завершение: {title}")
+    click.echo(f"Отправлено уведомлений: {report.sent}, не доставлено: {report.failed}.")
+    open_now = alerts.open_episodes()
+    click.echo(f"Действуют уведомлений: {len(open_now)}.")
+    for episode in open_now:
+        click.echo(f"  {episode.title}")
 
 
 @click.group("stores", cls=AppGroup, help="Магазины.")

@@ -331,6 +331,60 @@ class SchedulerLease(db.Model):
     last_run_at: Mapped[datetime | None]
 
 
+class StolotoEndpoint(db.Model):
+    """Whether calls to one Stoloto service succeed (services/stoloto_status.py); written when that changes,
+    not on every call, and read by the alerts (services/alerts.py)."""
+
+    __tablename__ = "stoloto_endpoints"
+
+    endpoint: Mapped[str] = mapped_column(db.String(32), primary_key=True)  # activation, batches, registration
+    state: Mapped[str] = mapped_column(db.String(16))  # ok, failing
+    last_ok_at: Mapped[datetime | None]
+    # The first failure since the last success; NULL while the calls succeed.
+    failing_since: Mapped[datetime | None]
+    last_failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(db.Text)
+
+
+class AlertEpisode(db.Model):
+    """One alert from the moment its condition holds until it clears: told once at each end (services/alerts.py)."""
+
+    __tablename__ = "alert_episodes"
+    __table_args__ = (
+        # One open episode per kind and subject, whichever process opens it.
+        db.Index("uq_alert_episodes_open", "kind", "subject", unique=True,
+                 sqlite_where=db.text("resolved_at IS NULL"), postgresql_where=db.text("resolved_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(db.String(32))
+    subject: Mapped[str] = mapped_column(db.String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    title: Mapped[str] = mapped_column(db.Text)    # the e-mail's subject line when it started
+    message: Mapped[str] = mapped_column(db.Text)  # what was the matter when it started
+    resolved_title: Mapped[str | None] = mapped_column(db.Text)
+    resolved_message: Mapped[str | None] = mapped_column(db.Text)
+
+
+class AlertNotice(db.Model):
+    """One message to one channel (e-mail or webhook): an episode's start or end, or a test; sent at most once."""
+
+    __tablename__ = "alert_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int | None] = mapped_column(db.ForeignKey("alert_episodes.id"), index=True)  # NULL: a test
+    state: Mapped[str] = mapped_column(db.String(16))    # firing, resolved, test
+    channel: Mapped[str] = mapped_column(db.String(16))  # email, webhook
+    status: Mapped[str] = mapped_column(db.String(16), default="pending", index=True)  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Taken by one sender until then; after a failed attempt, the next attempt waits until then.
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempted_at: Mapped[datetime | None] = mapped_column(index=True)
+    result: Mapped[str | None] = mapped_column(db.Text)  # the last attempt's outcome, in Russian
+
+
 class AuditEvent(db.Model):
     """Append-only journal of every contract change and action."""
 

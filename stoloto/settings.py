@@ -1,4 +1,5 @@
 """"Настройки": typed settings stored in the database; the environment gives the first values."""
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, errors, keyring
+from .boundary import text_problem
 from .extensions import db
 from .models import Setting
 
@@ -23,6 +25,10 @@ class Definition:
     help: str = ""
     check: Callable[[object], str | None] = lambda value: None
     secret: bool = False  # masked on the page and in the journal, sealed with the key-encryption key at rest
+    section: str = "Основные"  # the heading it stands under in «Настройки»
+    choices: tuple[tuple[str, str], ...] = ()  # (value, Russian label): a list to choose from
+    # Never shown back, not even masked (a password): the field comes empty, and empty keeps the stored value.
+    write_only: bool = False
 
 
 def _between(low, high):
@@ -38,6 +44,44 @@ def _url(value: str) -> str | None:
     return None
 
 
+def _one_of(choices):
+    allowed = [value for value, _ in choices]
+    return lambda value: None if value in allowed else "Выберите значение из списка."
+
+
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+# An address as mail servers take it: no spaces, one @, a domain with a dot or a bracketed IP.
+_EMAIL = re.compile(r"[^@\s,;<>\"]{1,64}@([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|\[[0-9A-Fa-f:.]+\])")
+
+
+def _host(value: str) -> str | None:
+    if value and not _HOST.fullmatch(value):
+        return "Укажите имя или IP-адрес сервера без схемы и порта, например smtp.example.ru."
+    return None
+
+
+def _email(value: str) -> str | None:
+    if value and (len(value) > 254 or not _EMAIL.fullmatch(value)):
+        return f"«{value}» — не адрес электронной почты; укажите адрес вида name@example.ru."
+    return None
+
+
+def email_list(value: str) -> list[str]:
+    """The recipients typed comma-separated (a semicolon also separates), without empty items."""
+    return [item.strip() for item in re.split(r"[,;]", value) if item.strip()]
+
+
+def _emails(value: str) -> str | None:
+    addresses = email_list(value)
+    if len(addresses) > 50:
+        return "Не больше 50 получателей."
+    for address in addresses:
+        problem = _email(address)
+        if problem:
+            return problem
+    return None
+
+
 STOLOTO_URL = "stoloto.url"
 STOLOTO_CA_BUNDLE = "stoloto.ca_bundle"
 BATCH_SIZE = "terminals.batch_size"
@@ -49,6 +93,20 @@ STOLOTO_CONCURRENCY = "stoloto.concurrency"
 SET_CENTRUM_URL = "set.centrum.url"
 SET_IMPORT_HOURS = "set.import_hours"
 CASH_API_TOKEN = "cash_api.token"
+SMTP_HOST = "alerts.smtp_host"
+SMTP_PORT = "alerts.smtp_port"
+SMTP_TLS = "alerts.smtp_tls"
+SMTP_LOGIN = "alerts.smtp_login"
+SMTP_PASSWORD = "alerts.smtp_password"
+EMAIL_FROM = "alerts.email_from"
+EMAIL_TO = "alerts.email_to"
+WEBHOOK_URL = "alerts.webhook_url"
+ALERT_STOLOTO_MINUTES = "alerts.stoloto_failing_minutes"
+ALERT_WAITING_MINUTES = "alerts.registers_waiting_minutes"
+TLS_NONE, TLS_STARTTLS, TLS_SSL = "none", "starttls", "ssl"
+TLS_CHOICES = ((TLS_STARTTLS, "STARTTLS (обычно порт 587)"), (TLS_SSL, "SSL/TLS (обычно порт 465)"),
+               (TLS_NONE, "Без шифрования (обычно порт 25)"))
+ALERTS = "Уведомления"
 
 
 def _token(value: str) -> str | None:
@@ -82,6 +140,31 @@ DEFINITIONS = [
                check=_between(0, 720)),
     Definition(CASH_API_TOKEN, "Токен API регистрации касс", str, "",
                "Кассы передают его в заголовке «Authorization: Bearer <токен>».", check=_token, secret=True),
+    Definition(SMTP_HOST, "Почтовый сервер (SMTP)", str, "",
+               "Через него СИ отправляет уведомления по электронной почте; если пусто, письма не отправляются.",
+               check=_host, section=ALERTS),
+    Definition(SMTP_PORT, "Порт SMTP", int, 587, check=_between(1, 65535), section=ALERTS),
+    Definition(SMTP_TLS, "Шифрование SMTP", str, TLS_STARTTLS, check=_one_of(TLS_CHOICES), section=ALERTS,
+               choices=TLS_CHOICES),
+    Definition(SMTP_LOGIN, "Логин SMTP", str, "", "Если пусто, СИ не входит на почтовый сервер.",
+               check=lambda value: None if len(value) <= 254 else "Не длиннее 254 символов.", section=ALERTS),
+    Definition(SMTP_PASSWORD, "Пароль SMTP", str, "",
+               "Хранится зашифрованным и не показывается; оставьте поле пустым, чтобы не менять пароль.",
+               check=lambda value: None if len(value) <= 1000 else "Не длиннее 1000 символов.", secret=True,
+               write_only=True, section=ALERTS),
+    Definition(EMAIL_FROM, "Отправитель писем", str, "", "Адрес в поле «От», например sis@example.ru.",
+               check=_email, section=ALERTS),
+    Definition(EMAIL_TO, "Получатели писем", str, "", "Адреса через запятую.", check=_emails, section=ALERTS),
+    Definition(WEBHOOK_URL, "Адрес webhook", str, "",
+               "На него СИ отправляет каждое уведомление запросом POST в формате JSON; если пусто, не отправляет. "
+               "Хранится зашифрованным: адрес webhook часто сам служит ключом доступа.",
+               check=_url, secret=True, section=ALERTS),
+    Definition(ALERT_STOLOTO_MINUTES, "Сбой Столото дольше, минут", int, 15,
+               "Уведомление, когда вызовы одного сервиса Столото (активация, пакеты терминалов, регистрация касс) "
+               "не удаются дольше этого времени.", check=_between(1, 10080), section=ALERTS),
+    Definition(ALERT_WAITING_MINUTES, "Кассы ждут регистрации дольше, минут", int, 60,
+               "Уведомление, когда кассы ждут регистрации дольше этого времени (по каждой причине ожидания).",
+               check=_between(1, 100000), section=ALERTS),
 ]
 BY_KEY = {definition.key: definition for definition in DEFINITIONS}
 
@@ -100,6 +183,11 @@ def _default(definition: Definition):
 def parse(definition: Definition, raw) -> object:
     """Converts a typed-in value; raises SisError with a Russian message for the field."""
     text = "" if raw is None else str(raw).strip()
+    problem = text_problem(text)
+    if problem:
+        raise errors.invalid({definition.key: f"Значение {problem}: удалите этот символ."})
+    if len(text) > 2000:
+        raise errors.invalid({definition.key: "Значение длиннее 2000 символов."})
     try:
         value = definition.kind(text.replace(",", ".")) if definition.kind is not str else text
     except ValueError:

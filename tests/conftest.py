@@ -10,9 +10,9 @@ from app import create_app
 from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER
-from stoloto.services import users
+from stoloto.services import stoloto_status, users
 
-pytest_plugins = ["tests.stand_fixtures", "tests.setcentrum_fixtures"]
+pytest_plugins = ["tests.stand_fixtures", "tests.setcentrum_fixtures", "tests.alert_receivers"]
 
 TEST_SECRET = "test-secret-key-with-plenty-of-entropy-0123456789abcdef"
 TEST_KEY_ENCRYPTION_KEY = "L4stQBP4j2OAK_997tpP0EMjeb98o_YYERjPriIxprw"  # base64url of 32 bytes
@@ -65,6 +65,7 @@ def _empty_tables(request):
             db.session.execute(table.delete())
         db.session.commit()
     settings.forget()
+    stoloto_status.forget()  # what this process remembers having written to the emptied table
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -84,8 +85,10 @@ class StolotoClient:
     """One client per contract certificate; keep it: its connections stay alive between calls."""
 
     def __init__(self, base_url: str, ca_bundle: str | None = None, connect_timeout: float = 5.0,
-                 read_timeout: float = 30.0, client_cert: ClientCertificate | None = None):
+                 read_timeout: float = 30.0, client_cert: ClientCertificate | None = None,
+                 observer: Callable[[str, "Outcome"], None] | None = None):
         self.base_url = base_url.rstrip("/")
+        self.observer = observer  # told every call's outcome, by service: activation, batches, registration
         self.verify = ca_bundle or True
         self.timeout = (connect_timeout, read_timeout)
         self._hold_off_until = 0.0  # see should_hold_off()
@@ -105,7 +108,7 @@ class StolotoClient:
     @stoloto_call("activate")
     def activate(self, request_id: str, contract_number: str, contract_date: str, agent_inn: str,
                  csr_pem: str) -> Outcome:
-        outcome = self._post("/api/v1/contracts/activate", request_id, {
+        outcome = self._post("activation", "/api/v1/contracts/activate", request_id, {
             "contract_number": contract_number, "contract_date": contract_date,
             "agent_inn": agent_inn, "csr": csr_pem})
         if outcome.ok and not all(isinstance(outcome.data.get(k), str) and outcome.data.get(k)
@@ -115,7 +118,7 @@ class StolotoClient:
 
     @stoloto_call("batches")
     def request_batch(self, request_id: str, contract_number: str, count: int) -> Outcome:
-        outcome = self._post("/api/v1/terminals/batches", request_id,
+        outcome = self._post("batches", "/api/v1/terminals/batches", request_id,
                              {"contract_number": contract_number, "count": count})
         if outcome.ok:
             terminals = outcome.data.get("terminals")
@@ -127,7 +130,8 @@ class StolotoClient:
 
     @stoloto_call("registration")
     def register_terminal(self, request_id: str, terminal_number: str, payload: dict) -> Outcome:
-        outcome = self._post(f"/api/v1/terminals/{terminal_number}/registration", request_id, payload)
+        outcome = self._post("registration", f"/api/v1/terminals/{terminal_number}/registration", request_id,
+                             payload)
         if outcome.ok and outcome.data.get("status") != "REGISTERED":
             return _bad_response(outcome.status, "неожиданный статус регистрации")
         return outcome
@@ -148,12 +152,14 @@ class StolotoClient:
                 self._hold_off_until = now + HOLD_OFF_SECONDS  # this caller tries; the others wait for it
             return False
 
-    def _post(self, path: str, request_id: str, body: dict) -> Outcome:
+    def _post(self, endpoint: str, path: str, request_id: str, body: dict) -> Outcome:
         started = time.perf_counter()
         outcome = self._send(path, request_id, body)
         _log_call(path, request_id, body.get("contract_number"), outcome, time.perf_counter() - started)
         with self._hold_off_lock:
             self._hold_off_until = 0.0 if outcome.answered else _clock() + HOLD_OFF_SECONDS
+        if self.observer is not None:
+            self.observer(endpoint, outcome)
         return outcome
 
     def _send(self, path: str, request_id: str, body: dict) -> Outcome:

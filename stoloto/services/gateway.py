@@ -10,6 +10,7 @@ from .. import crypto, errors, keyring, settings
 from ..clients.stoloto import ClientCertificate, Kind, Outcome, StolotoClient
 from ..extensions import db
 from ..models import Contract
+from . import stoloto_status
 
 _clients: dict[tuple, StolotoClient] = {}
 _clients_lock = threading.Lock()
@@ -18,7 +19,7 @@ _clients_lock = threading.Lock()
 def stoloto_client(contract: Contract | None = None) -> StolotoClient:
     """The client for the current settings; with a contract, one that presents its certificate (mutual TLS)."""
     if contract is None:
-        return StolotoClient(*_options())
+        return StolotoClient(*_options(), observer=stoloto_status.observer(db.engine))
     return contract_client(contract.id, contract.certificate_pem)
 
 
@@ -35,7 +36,8 @@ def contract_client(contract_id: int, certificate_pem: str | None) -> StolotoCli
             client = _clients.get(key)
             if client is None:
                 contract = db.session.get(Contract, contract_id)
-                client = StolotoClient(*options, client_cert=client_certificate(contract))
+                client = StolotoClient(*options, client_cert=client_certificate(contract),
+                                       observer=stoloto_status.observer(db.engine))
                 # The contract's client for older settings or an older certificate is done with:
                 # its connections close once no call holds it any more.
                 for stale in [known for known in _clients if known[-2] == contract_id]:
