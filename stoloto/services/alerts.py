@@ -25,6 +25,7 @@ from ..lifecycle import ContractStatus
 from ..models import AlertEpisode, AlertNotice, CashRegister, Contract, StolotoEndpoint, Terminal, TerminalBatch, utcnow
 from ..plural import plural
 from ..register_lifecycle import REASON_LABELS, RegisterState
+from . import stores
 from .stoloto_status import ENDPOINT_LABELS, FAILING
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ POOL_FORECAST = "pool_forecast"    # reserved: free numbers run out within N day
 CERT_EXPIRY_30 = "cert_expiry_30"
 CERT_EXPIRY_7 = "cert_expiry_7"
 REGISTERS_WAITING = "registers_waiting"
+SET_FAILING = "set_failing"        # the scheduled SET import failed, and no import has succeeded since
 RENEWAL_FAILED = "renewal_failed"  # opened and closed by the certificate renewal through open_alert/close_alert
 
 FIRING, RESOLVED, TEST = "firing", "resolved", "test"
@@ -195,10 +197,25 @@ def _registers_waiting(now: datetime) -> list[Alert]:
     return alerts
 
 
+def _set_failing(now: datetime) -> list[Alert]:
+    """While the schedule is on, the newest SET import failed: the chain's new stores stop arriving. Any later
+    import that succeeds, from the button too, clears it."""
+    if not settings.get(settings.SET_IMPORT_HOURS):
+        return []
+    last = stores.last_set_import()
+    if last is None or last.ok:
+        return []
+    return [Alert(SET_FAILING, "set", _title("загрузка магазинов из SET Centrum не удалась"),
+                  f"Загрузка магазинов из SET Centrum {_at(last.finished_at)} не удалась: "
+                  f"{(last.error_message or '').rstrip('.')}. Новые магазины не добавляются; следующая попытка — "
+                  "по расписанию, или нажмите «Загрузить из SET» в «Магазины».")]
+
+
 # Each gives the alerts of its kinds that hold now; the job opens and clears exactly the kinds in CHECKED_KINDS.
 CHECKS: tuple[Callable[[datetime], list[Alert]], ...] = (_stoloto_failing, _pool_refused, _pool_forecast, _certificates,
-                                                         _registers_waiting)
-CHECKED_KINDS = {STOLOTO_FAILING, POOL_REFUSED, POOL_FORECAST, CERT_EXPIRY_30, CERT_EXPIRY_7, REGISTERS_WAITING}
+                                                         _registers_waiting, _set_failing)
+CHECKED_KINDS = {STOLOTO_FAILING, POOL_REFUSED, POOL_FORECAST, CERT_EXPIRY_30, CERT_EXPIRY_7, REGISTERS_WAITING,
+                 SET_FAILING}
 
 
 def _fresh(statement):
@@ -219,6 +236,9 @@ def _resolution(episode: AlertEpisode, now: datetime) -> tuple[str, str]:
         return _title("сертификат обновлён"), f"Сертификат договора обновлён. {lasted}"
     if episode.kind in (CERT_EXPIRY_30, CERT_EXPIRY_7):
         return _title("сертификат обновлён"), f"Сертификат договора больше не истекает в ближайшие дни. {lasted}"
+    if episode.kind == SET_FAILING:
+        return (_title("магазины из SET Centrum снова загружаются"),
+                f"Загрузка магазинов из SET Centrum удалась. {lasted}")
     if episode.kind == POOL_REFUSED:
         return (_title("номера терминалов снова есть"),
                 f"Свободных номеров терминалов у договора снова не меньше порога, или Столото снова выдаёт "

@@ -159,3 +159,22 @@ def test_the_setting_is_on_the_settings_page(app, web):
     assert "Настройки сохранены" in response.get_data(as_text=True)
     with app.app_context():
         assert settings.get(HOURS) == 12
+
+
+def test_set_failing_on_schedule_is_an_alert_told_once_and_cleared_by_the_next_import(app, setcentrum, webhook):
+    with app.app_context():
+        settings.save({settings.WEBHOOK_URL: webhook.url}, "admin1")
+    set_hours(app, 1)
+    setcentrum.fault("status", status=503, count=1)
+    run_jobs(app)  # the import fails, and the same run's alert check tells it
+    age_last_import(app, 0.5)
+    run_jobs(app)  # still failing, not told again
+    assert [(call["kind"], call["state"]) for call in webhook.bodies] == [("set_failing", "firing")]
+    assert webhook.bodies[0]["title"] == "СИ Столото: загрузка магазинов из SET Centrum не удалась"
+    assert "вернул ошибку HTTP 503" in webhook.bodies[0]["message"]
+
+    age_last_import(app, 1)
+    run_jobs(app)  # SET answers again: the stores come and the alert clears
+    assert count_stores(app) == 40
+    assert [(call["kind"], call["state"]) for call in webhook.bodies] == [("set_failing", "firing"),
+                                                                         ("set_failing", "resolved")]
