@@ -5,7 +5,8 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
+from python_calamine import CalamineWorkbook
 
 from . import boundary, errors, plural
 
@@ -109,7 +110,7 @@ def _csv_cells(data: bytes) -> Iterator[list]:
 
 
 def _xlsx_cells(data: bytes) -> Iterator[list]:
-    """The first sheet's rows, read as they are asked for: a sheet of a million rows stops at the row limit."""
+    """The first sheet's rows. calamine holds the sheet's cells in memory, bounded by XLSX_MAX_UNPACKED."""
     if not data:
         raise bad_file("Файл пустой.", TEMPLATE_HINT)
     book = None
@@ -117,14 +118,13 @@ def _xlsx_cells(data: bytes) -> Iterator[list]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(info.file_size for info in archive.infolist()) > XLSX_MAX_UNPACKED:
                 raise bad_file("Таблица Excel в файле слишком велика.", "Разделите её на несколько файлов.")
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        if book.active is None:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        if not book.sheet_names:
             return
-        for row in book.active.iter_rows(max_col=len(HEADER), values_only=True):
-            yield list(row)
+        yield from book.get_sheet_by_index(0).iter_rows()
     except errors.SisError:
         raise
-    # openpyxl over a hostile file fails in many ways (zip, XML, its own checks); each means the same to the user.
+    # calamine over a hostile file fails in many ways (zip, XML, its own checks); each means the same to the user.
     except Exception:
         raise bad_file("Файл не удалось прочитать как таблицу Excel (XLSX).",
                        "Сохраните его в Excel как «Книга Excel (*.xlsx)» или как CSV UTF-8.") from None
