@@ -77,8 +77,8 @@ def _backfill() -> None:
 
     def hour(column):
         if postgresql:
-            return sa.func.date_trunc('hour', column)
-        return sa.func.strftime('%Y-%m-%d %H:00:00', column)
+            return sa.func.date_trunc(sa.literal_column("'hour'"), column)  # a literal: GROUP BY must match it
+        return sa.func.strftime(sa.literal_column("'%Y-%m-%d %H:00:00'"), column)
 
     def day(value):
         if isinstance(value, str):

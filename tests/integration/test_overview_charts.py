@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
 
 from jobs.scheduler import JobRunner
@@ -146,3 +147,26 @@ def test_a_contract_awaiting_its_numbers_has_none(app, web, stand):
         assert db.session.scalar(select(Contract.status).where(Contract.id == contract_id)) == "awaiting_terminals"
     page = web("viewer").get("/").get_data(as_text=True)
     assert cell(page, "pool-forecast") == ["Номеров нет."] and cell(page, "pool-free") == ["0"]
+
+
+def test_the_migration_counts_in_the_registers_and_numbers_recorded_before_it(app, api, stand, web):
+    with app.app_context():
+        contract_id = activated_contract(stand, "FC-5")
+        fetch_terminal_batches()
+        add_store("505", contract_id)
+    moment = noon(1)
+    with time_machine.travel(moment):  # from noon: the day stays the same throughout
+        for cash in (1, 2, 3):
+            assert api("505", cash)["status"] == "REGISTERED"
+        stand.fault("registration", "error", code="UNAUTHORIZED", count=1)
+        assert api("505", 4)["status"] == "PENDING"
+        before = web("viewer").get("/").get_data(as_text=True)
+        with app.app_context():
+            downgrade(revision="0015")  # the counters go; the registers, their history and the numbers stay
+            upgrade()
+        after = web("viewer").get("/").get_data(as_text=True)
+        counted = f"{moment:%d.%m}: зарегистрированы — 3; отказ столото — 1; начали ожидать — 0"
+        assert counted in titles(before, "registrations-chart")
+        assert titles(after, "registrations-chart") == titles(before, "registrations-chart")
+        assert titles(after, "free-terminals") == titles(before, "free-terminals")
+        assert cell(after, "pool-forecast") == cell(before, "pool-forecast") == ["Хватит примерно на 28 дней."]
