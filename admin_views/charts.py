@@ -44,6 +44,7 @@ class BarChart:
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
+    top: int = TOP
     right: int = WIDTH - RIGHT
     bottom: int = HEIGHT - BOTTOM
     empty: bool = False
@@ -51,7 +52,7 @@ class BarChart:
 
 def nice_ceiling(value: int) -> tuple[int, int]:
     """The axis' top and step: 1, 2 or 5 times a power of ten, so that four or five steps reach `value`."""
-    if value <= 0:
+    if value <= 4:  # a few registers are a low bar, not one that fills the chart
         return 4, 1
     raw = value / 4
     power = 10 ** math.floor(math.log10(raw))

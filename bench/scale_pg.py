@@ -103,6 +103,8 @@ def generate(database_url: str, folder: Path) -> None:
                REASONS[r % len(REASONS)] if pending(r) else None, None if pending(r) else terminal_number(r))
               for r in range(REGISTERS)))
         print(f"  registration attempts: {time.perf_counter() - started:.1f} s")
+        fill_counters(cursor, now)
+        print(f"  «Обзор»'s counters: {time.perf_counter() - started:.1f} s")
         for table in ("contracts", "terminal_batches", "stores", "terminals", "cash_registers",
                       "registration_attempts"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
@@ -114,6 +116,30 @@ def generate(database_url: str, folder: Path) -> None:
           f"({sum(1 for r in range(REGISTERS) if pending(r))} waiting, "
           f"{STORES // MOVED_EVERY * REGISTERS_PER_STORE} of stores moved to another contract) "
           f"in {time.perf_counter() - started:.1f} s (target: under 120 s)")
+
+
+def fill_counters(cursor, now: datetime) -> None:
+    """stoloto/stats.py's counters as SIS would have counted the rows above (as migration 0016 counts them in),
+    and 24 hours of calls to Stoloto: «Обзор» reads these, never the registers."""
+    local_day = "(({column}) AT TIME ZONE 'UTC' AT TIME ZONE 'Europe/Moscow')::date"
+    cursor.execute(f"""
+        INSERT INTO daily_registrations (day, contract_id, outcome, count)
+        SELECT {local_day.format(column="registered_at")}, contract_id, 'registered', count(*) FROM cash_registers
+        WHERE registered_at IS NOT NULL GROUP BY 1, 2""")
+    cursor.execute(f"""
+        INSERT INTO daily_registrations (day, contract_id, outcome, count)
+        SELECT {local_day.format(column="a.created_at")}, r.contract_id,
+               CASE WHEN a.reason = 'STOLOTO_REFUSED' THEN 'refused' ELSE 'waiting' END, count(*)
+        FROM registration_attempts a JOIN cash_registers r ON r.id = a.cash_register_id
+        WHERE a.state = 'pending' GROUP BY 1, 2, 3""")
+    cursor.execute(f"""
+        INSERT INTO daily_terminals (day, contract_id, issued, used)
+        SELECT {local_day.format(column="created_at")}, contract_id, count(*), count(*) FILTER (WHERE status <> 'free')
+        FROM terminals GROUP BY 1, 2""")
+    hours = [now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=h) for h in range(24)]
+    copy(cursor, "hourly_stoloto_calls", ("hour", "endpoint", "calls", "refusals", "failures"),
+         ((hour, endpoint, 4000 + 37 * h, h % 5, h % 3) for h, hour in enumerate(hours)
+          for endpoint in ("registration", "batches")))
 
 
 # --- measure ------------------------------------------------------------------------------------
