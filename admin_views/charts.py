@@ -24,6 +24,11 @@ class Rect:
     css: str
     title: str
 
+    def __post_init__(self):
+        # Tenths of a pixel are plenty; rounded here, the template prints them as they are.
+        for name in ("x", "y", "width", "height"):
+            object.__setattr__(self, name, round(getattr(self, name), 1))
+
 
 @dataclass(frozen=True)
 class Tick:
@@ -73,7 +78,7 @@ def stacked_bars(title: str, y_label: str, labels: list[str], tooltips: list[str
     slot = (chart.right - chart.left) / max(len(labels), 1)
     scale = plot_height / top
     for value in range(0, top + 1, step):
-        chart.y_ticks.append(Tick(chart.bottom - value * scale, str(value)))
+        chart.y_ticks.append(Tick(round(chart.bottom - value * scale, 1), str(value)))
     for index, (label, tooltip) in enumerate(zip(labels, tooltips, strict=True)):
         x = chart.left + index * slot
         summary = "; ".join(f"{s.label.lower()} — {s.values[index]}" for s in series)
@@ -86,7 +91,7 @@ def stacked_bars(title: str, y_label: str, labels: list[str], tooltips: list[str
                 chart.bars.append(Rect(x + slot * 0.1, base, slot * 0.8, height, s.css,
                                        f"{tooltip}: {s.label.lower()} — {s.values[index]}"))
         if (len(labels) - 1 - index if label_from_end else index) % label_every == 0:
-            chart.x_ticks.append(Tick(x + slot / 2, label))
+            chart.x_ticks.append(Tick(round(x + slot / 2, 1), label))
     chart.description = "; ".join(f"{tooltip}: {total}" for tooltip, total in zip(tooltips, totals, strict=True)
                                   if total) or "Данных за этот период нет."
     return chart
@@ -108,6 +113,6 @@ def sparkline(title: str, values: list[int], tooltips: list[str], width: int = 3
     step = (width - 8) / max(len(values) - 1, 1)
     dots = []
     for index, (value, tooltip) in enumerate(zip(values, tooltips, strict=True)):
-        dots.append((4 + index * step, 4 + (height - 8) * (1 - value / top), tooltip))
-    points = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in dots)
+        dots.append((round(4 + index * step, 1), round(4 + (height - 8) * (1 - value / top), 1), tooltip))
+    points = " ".join(f"{x},{y}" for x, y, _ in dots)
     return Sparkline(title, points, dots, width, height, str(top))

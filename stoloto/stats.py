@@ -63,15 +63,20 @@ def count_terminals(executor, contract_id: int, moment: datetime, issued: int = 
         "day": day_of(moment), "contract_id": contract_id, "issued": issued, "used": used})
 
 
-def record_call(executor, endpoint: str, outcome) -> None:
-    """Counts one call to Stoloto and its outcome (a clients.stoloto.Outcome), and commits.
+def count_call(executor, endpoint: str, outcome) -> None:
+    """Counts one call to Stoloto and its outcome (a clients.stoloto.Outcome) in the caller's transaction.
 
-    Its own short transaction on the caller's connection or session, which must hold nothing uncommitted:
-    the hour's row is shared by every call, so its lock is held for this statement only, and the count
-    stands whatever the caller does next.
+    The registration path counts its call with the move that follows it (one commit for both): a move lost
+    to a concurrent request for the same register rolls back, and that call goes uncounted.
     """
     refused = not outcome.ok and outcome.answered
     executor.execute(_CALLS[_dialect(executor)], {
         "hour": utcnow().replace(minute=0, second=0, microsecond=0), "endpoint": endpoint, "calls": 1,
         "refusals": int(refused), "failures": int(not outcome.answered)})
+
+
+def record_call(executor, endpoint: str, outcome) -> None:
+    """count_call in its own short transaction on the caller's connection or session, which must hold nothing
+    uncommitted: the count stands whatever the caller does next."""
+    count_call(executor, endpoint, outcome)
     executor.commit()
