@@ -75,7 +75,7 @@ def calls_chart() -> charts.BarChart:
               charts.Series("refused", "Отказ Столото", "sis-refused", [hour.refusals for hour in hours]),
               charts.Series("failed", "Без ответа", "sis-failed", [hour.failures for hour in hours])]
     starts = [clock.local(hour.hour) for hour in hours]
-    labels = [f"{start:%H}:00" for start in starts]
+    labels = [f"{start:%H:%M}" for start in starts]  # a zone may be off UTC by a half hour
     tooltips = [f"{start:%d.%m %H:%M}{_endpoints(hour.by_endpoint)}" for start, hour in zip(starts, hours, strict=True)]
     return charts.stacked_bars(f"Вызовы Столото по часам за сутки ({clock.label()})", "Вызовы", labels, tooltips,
                                series, label_every=3, label_from_end=True)
