@@ -105,14 +105,11 @@ class Sparkline:
     dots: list[tuple[float, float, str]]  # (x, y, title) per day
     width: int = 300
     height: int = 60
-    top_label: str = ""
 
 
 def sparkline(title: str, values: list[int], tooltips: list[str], width: int = 300, height: int = 60) -> Sparkline:
-    top = max(max(values, default=0), 1)
     step = (width - 8) / max(len(values) - 1, 1)
-    dots = []
-    for index, (value, tooltip) in enumerate(zip(values, tooltips, strict=True)):
-        dots.append((round(4 + index * step, 1), round(4 + (height - 8) * (1 - value / top), 1), tooltip))
-    points = " ".join(f"{x},{y}" for x, y, _ in dots)
-    return Sparkline(title, points, dots, width, height, str(top))
+    span = (height - 8) / max(max(values, default=0), 1)
+    dots = [(round(4 + index * step, 1), round(height - 4 - value * span, 1), tooltip)
+            for index, (value, tooltip) in enumerate(zip(values, tooltips, strict=True))]
+    return Sparkline(title, " ".join(f"{x},{y}" for x, y, _ in dots), dots, width, height)

@@ -60,9 +60,11 @@ def registrations_chart() -> charts.BarChart:
 
 
 def pool_rows() -> list[tuple[forecast.PoolHistory, charts.Sparkline]]:
-    rows = []
+    rows, labels = [], {}
     for pool in forecast.pool_histories(30):
-        tooltips = [f"{day:%d.%m}: свободно {free}" for day, free in pool.free_by_day]
+        if not labels:  # every contract has the same days: each date is formatted once, not once per contract
+            labels = {day: f"{day:%d.%m}" for day, _ in pool.free_by_day}
+        tooltips = [f"{labels[day]}: свободно {free}" for day, free in pool.free_by_day]
         line = charts.sparkline(f"Свободные номера договора № {pool.forecast.contract_number} за 30 дней",
                                 [free for _, free in pool.free_by_day], tooltips)
         rows.append((pool, line))
