@@ -245,13 +245,17 @@ db.Index("ix_cash_registers_waiting", CashRegister.last_attempt_at.nulls_first()
 
 class DailyRegistrations(db.Model):
     """Registers that changed state, per day (in SIS_TIMEZONE), contract and outcome: «Обзор» charts these
-    instead of scanning cash_registers. Counted by register_lifecycle.move in the move's own transaction."""
+    instead of scanning cash_registers. Counted by register_lifecycle.move in the move's own transaction.
+
+    These counters are spread over stats.SLOTS rows per key (`slot`), added up when read: one row that every
+    registration updated would make each wait for the one before it to commit (stoloto/stats.py)."""
 
     __tablename__ = "daily_registrations"
 
     day: Mapped[date] = mapped_column(primary_key=True)
     contract_id: Mapped[int] = mapped_column(db.ForeignKey("contracts.id", ondelete="CASCADE"), primary_key=True)
     outcome: Mapped[str] = mapped_column(db.String(16), primary_key=True)  # stats.OUTCOMES
+    slot: Mapped[int] = mapped_column(db.SmallInteger, primary_key=True, default=0, server_default="0")  # stats.SLOTS
     count: Mapped[int] = mapped_column(default=0)
 
 
@@ -263,6 +267,7 @@ class DailyTerminals(db.Model):
 
     day: Mapped[date] = mapped_column(primary_key=True)
     contract_id: Mapped[int] = mapped_column(db.ForeignKey("contracts.id", ondelete="CASCADE"), primary_key=True)
+    slot: Mapped[int] = mapped_column(db.SmallInteger, primary_key=True, default=0, server_default="0")
     issued: Mapped[int] = mapped_column(default=0)
     used: Mapped[int] = mapped_column(default=0)
 
@@ -274,6 +279,7 @@ class HourlyStolotoCalls(db.Model):
 
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     endpoint: Mapped[str] = mapped_column(db.String(32), primary_key=True)  # activate, batches, registration
+    slot: Mapped[int] = mapped_column(db.SmallInteger, primary_key=True, default=0, server_default="0")
     calls: Mapped[int] = mapped_column(default=0)
     # Stoloto answered no (401, TERMINAL_LIMIT_EXCEEDED…): a protocol answer, not an outage.
     refusals: Mapped[int] = mapped_column(default=0)

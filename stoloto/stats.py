@@ -6,7 +6,13 @@ starts waiting (register_lifecycle.move, in the move's transaction), numbers tha
 (services/terminals.py, with the batch) or are claimed (the claim's move), and every call to Stoloto.
 `INSERT … ON CONFLICT … DO UPDATE SET n = n + excluded.n` is one statement on SQLite and PostgreSQL alike.
 Days are the users' days (SIS_TIMEZONE); hours are UTC, shown in the zone.
+
+Every key (a contract's day, an hour's endpoint) is counted in one of SLOTS rows picked at random, and its
+readers add them up: with one row per key, every registration of a contract would lock the same row until
+it commits, and concurrent registrations would commit one after another instead of together (on
+PostgreSQL a commit waits for its WAL flush, which concurrent transactions otherwise share).
 """
+import random
 from datetime import datetime
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +23,7 @@ from .models import DailyRegistrations, DailyTerminals, HourlyStolotoCalls, utcn
 REGISTERED, REFUSED, WAITING = "registered", "refused", "waiting"
 OUTCOMES = (REGISTERED, REFUSED, WAITING)
 OUTCOME_LABELS = {REGISTERED: "Зарегистрированы", REFUSED: "Отказ Столото", WAITING: "Начали ожидать"}
+SLOTS = 8
 # The endpoints as clients/stoloto.py's metrics name them.
 ENDPOINT_LABELS = {"activate": "активация", "batches": "пакеты номеров", "registration": "регистрация касс",
                    "renewal": "обновление сертификата"}
@@ -45,6 +52,10 @@ def _dialect(executor) -> str:
     return dialect.name
 
 
+def _slot() -> int:
+    return random.randrange(SLOTS)
+
+
 def day_of(moment: datetime):
     """The users' day of a stored (UTC) moment."""
     return clock.local(moment).date()
@@ -54,13 +65,13 @@ def count_registration(executor, contract_id: int | None, outcome: str, moment: 
     """One register registered, refused by Stoloto or started waiting, in the caller's transaction."""
     if contract_id is not None:
         executor.execute(_REGISTRATIONS[_dialect(executor)], {
-            "day": day_of(moment), "contract_id": contract_id, "outcome": outcome, "count": 1})
+            "day": day_of(moment), "contract_id": contract_id, "outcome": outcome, "slot": _slot(), "count": 1})
 
 
 def count_terminals(executor, contract_id: int, moment: datetime, issued: int = 0, used: int = 0) -> None:
     """Numbers the contract received or used, in the caller's transaction (the one that adds or claims them)."""
     executor.execute(_TERMINALS[_dialect(executor)], {
-        "day": day_of(moment), "contract_id": contract_id, "issued": issued, "used": used})
+        "day": day_of(moment), "contract_id": contract_id, "slot": _slot(), "issued": issued, "used": used})
 
 
 def count_call(executor, endpoint: str, outcome) -> None:
@@ -71,7 +82,7 @@ def count_call(executor, endpoint: str, outcome) -> None:
     """
     refused = not outcome.ok and outcome.answered
     executor.execute(_CALLS[_dialect(executor)], {
-        "hour": utcnow().replace(minute=0, second=0, microsecond=0), "endpoint": endpoint, "calls": 1,
+        "hour": utcnow().replace(minute=0, second=0, microsecond=0), "endpoint": endpoint, "slot": _slot(), "calls": 1,
         "refusals": int(refused), "failures": int(not outcome.answered)})
 
 

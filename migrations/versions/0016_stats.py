@@ -3,7 +3,8 @@
 The registrations and terminal numbers already recorded are counted in, by the day (in SIS_TIMEZONE) the
 rows tell: registered_at, a wait's history row, a number's arrival; a number in use counts as used on the
 day its register registered (or was recorded), a retired one on the day it arrived. Calls to Stoloto were
-never recorded: their chart starts empty.
+never recorded: their chart starts empty. Every key has up to stats.SLOTS rows (`slot`), added up when read,
+so that concurrent registrations do not all wait on one row; the counts found here go to slot 0.
 
 Revision ID: 0016
 Revises: 0015
@@ -31,27 +32,30 @@ def upgrade():
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('contract_id', sa.Integer(), nullable=False),
         sa.Column('outcome', sa.String(length=16), nullable=False),
+        sa.Column('slot', sa.SmallInteger(), server_default='0', nullable=False),
         sa.Column('count', sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('day', 'contract_id', 'outcome'),
+        sa.PrimaryKeyConstraint('day', 'contract_id', 'outcome', 'slot'),
     )
     op.create_table(
         'daily_terminals',
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('contract_id', sa.Integer(), nullable=False),
+        sa.Column('slot', sa.SmallInteger(), server_default='0', nullable=False),
         sa.Column('issued', sa.Integer(), nullable=False),
         sa.Column('used', sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('day', 'contract_id'),
+        sa.PrimaryKeyConstraint('day', 'contract_id', 'slot'),
     )
     op.create_table(
         'hourly_stoloto_calls',
         sa.Column('hour', sa.DateTime(), nullable=False),
         sa.Column('endpoint', sa.String(length=32), nullable=False),
+        sa.Column('slot', sa.SmallInteger(), server_default='0', nullable=False),
         sa.Column('calls', sa.Integer(), nullable=False),
         sa.Column('refusals', sa.Integer(), nullable=False),
         sa.Column('failures', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('hour', 'endpoint'),
+        sa.PrimaryKeyConstraint('hour', 'endpoint', 'slot'),
     )
     _backfill()
 

@@ -80,9 +80,11 @@ def pool_histories(days: int = 30) -> list[PoolHistory]:
                                        .group_by(Terminal.contract_id)).all())
     counted: dict[int, dict[date, tuple[int, int]]] = {}
     for contract_id, day, issued, used in db.session.execute(
-            select(DailyTerminals.contract_id, DailyTerminals.day, DailyTerminals.issued, DailyTerminals.used)
-            .where(DailyTerminals.day >= first, DailyTerminals.day <= today)):
-        counted.setdefault(contract_id, {})[day] = (issued, used)
+            select(DailyTerminals.contract_id, DailyTerminals.day, func.sum(DailyTerminals.issued),
+                   func.sum(DailyTerminals.used))
+            .where(DailyTerminals.day >= first, DailyTerminals.day <= today)
+            .group_by(DailyTerminals.contract_id, DailyTerminals.day)):
+        counted.setdefault(contract_id, {})[day] = (int(issued), int(used))
     window = today - timedelta(days=WINDOW_DAYS - 1)
     histories = []
     for contract_id, number in contracts:

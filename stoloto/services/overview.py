@@ -59,7 +59,7 @@ def calls_by_hour(hours: int = 24) -> list[HourCounts]:
         figures[0] += calls
         figures[1] += refusals
         figures[2] += failures
-        figures[3][endpoint] = calls
+        figures[3][endpoint] = figures[3].get(endpoint, 0) + calls  # its slots added up
     result = []
     for offset in range(hours):
         hour = first + timedelta(hours=offset)
