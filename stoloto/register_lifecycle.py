@@ -166,11 +166,12 @@ def move(connection: Connection, register: dict, step: Move, reason: Reason | No
     reason_is_new = (seen_state, register["reason"]) != (rule.target, reason)
     if step is Move.WAIT and details is None and reason_is_new:
         details = REASON_MESSAGES.get(reason)
-    _count(connection, register, step, reason if reason_is_new else None, changes, now)
     if details:
         connection.execute(_INSERT_HISTORY, {
             "cash_register_id": register["id"], "created_at": now, "state": rule.target.value,
             "reason": reason and reason.value, "terminal_number": register["terminal_number"], "details": details})
+    # Last before the caller's commit: a counter's row stays locked for as short as can be.
+    _count(connection, register, step, reason if reason_is_new else None, changes, now)
     register.update(changes)
     if step in STARTS_OVER:
         register["terminal_number"] = None
