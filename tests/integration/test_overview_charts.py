@@ -15,7 +15,7 @@ from jobs.scheduler import JobRunner
 from jobs.terminals import fetch_terminal_batches
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import Contract, Store
+from stoloto.models import Contract, Store, Terminal, TerminalBatch
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
 from tests.integration.test_processes import activated_contract
@@ -170,3 +170,22 @@ def test_the_migration_counts_in_the_registers_and_numbers_recorded_before_it(ap
         assert titles(after, "registrations-chart") == titles(before, "registrations-chart")
         assert titles(after, "free-terminals") == titles(before, "free-terminals")
         assert cell(after, "pool-forecast") == cell(before, "pool-forecast") == ["Хватит примерно на 28 дней."]
+
+
+def test_numbers_never_counted_and_an_odd_contract_number_render_as_they_are(app, web):
+    with app.app_context():  # rows as an older SIS left them: numbers, but no counters for them
+        contract = Contract(number='ODD<1>&"', status="active", agent_inn="7707083893")
+        db.session.add(contract)
+        db.session.flush()
+        batch = TerminalBatch(contract_id=contract.id, request_id="00000000-0000-4000-8000-000000000001",
+                              requested_count=3, status="done")
+        db.session.add(batch)
+        db.session.flush()
+        db.session.add_all(Terminal(number=f"555{n}", contract_id=contract.id, batch_id=batch.id) for n in range(3))
+        db.session.commit()
+    response = web("viewer").get("/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'ODD<1>&"' not in page and "ODD&lt;1&gt;&amp;" in page
+    assert cell(page, "pool-free") == ["3"] and cell(page, "pool-forecast") == ["Расхода за 7 дней не было."]
+    assert [t.rpartition(": ")[2] for t in titles(page, "free-terminals")[1:]] == ["свободно 3"] * 30
