@@ -103,6 +103,8 @@ def generate(database_url: str, folder: Path) -> None:
                REASONS[r % len(REASONS)] if pending(r) else None, None if pending(r) else terminal_number(r))
               for r in range(REGISTERS)))
         print(f"  registration attempts: {time.perf_counter() - started:.1f} s")
+        fill_counters(cursor, now)
+        print(f"  «Обзор»'s counters: {time.perf_counter() - started:.1f} s")
         for table in ("contracts", "terminal_batches", "stores", "terminals", "cash_registers",
                       "registration_attempts"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
@@ -114,6 +116,37 @@ def generate(database_url: str, folder: Path) -> None:
           f"({sum(1 for r in range(REGISTERS) if pending(r))} waiting, "
           f"{STORES // MOVED_EVERY * REGISTERS_PER_STORE} of stores moved to another contract) "
           f"in {time.perf_counter() - started:.1f} s (target: under 120 s)")
+
+
+def fill_counters(cursor, now: datetime) -> None:
+    """stoloto/stats.py's counters as SIS would have counted the rows above (as migration 0016 counts them in),
+    spread over every slot as concurrent registrations spread them, and 24 hours of calls to Stoloto: «Обзор»
+    reads these, never the registers."""
+    local_day = "(({column}) AT TIME ZONE 'UTC' AT TIME ZONE 'Europe/Moscow')::date"
+
+    def spread(value: str) -> str:  # slot s gets an eighth, slot 0 the remainder too
+        return f"{value} / 8 + CASE WHEN s = 0 THEN {value} % 8 ELSE 0 END"
+    cursor.execute(f"""
+        INSERT INTO daily_registrations (day, contract_id, outcome, slot, count)
+        SELECT day, contract_id, outcome, s, {spread("n")} FROM (
+            SELECT {local_day.format(column="registered_at")} AS day, contract_id, 'registered' AS outcome,
+                   count(*) AS n
+            FROM cash_registers WHERE registered_at IS NOT NULL GROUP BY 1, 2
+            UNION ALL
+            SELECT {local_day.format(column="a.created_at")}, r.contract_id,
+                   CASE WHEN a.reason = 'STOLOTO_REFUSED' THEN 'refused' ELSE 'waiting' END, count(*)
+            FROM registration_attempts a JOIN cash_registers r ON r.id = a.cash_register_id
+            WHERE a.state = 'pending' GROUP BY 1, 2, 3) counted CROSS JOIN generate_series(0, 7) s""")
+    cursor.execute(f"""
+        INSERT INTO daily_terminals (day, contract_id, slot, issued, used)
+        SELECT day, contract_id, s, {spread("issued")}, {spread("used")} FROM (
+            SELECT {local_day.format(column="created_at")} AS day, contract_id, count(*) AS issued,
+                   count(*) FILTER (WHERE status <> 'free') AS used
+            FROM terminals GROUP BY 1, 2) counted CROSS JOIN generate_series(0, 7) s""")
+    hours = [now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=h) for h in range(24)]
+    copy(cursor, "hourly_stoloto_calls", ("hour", "endpoint", "slot", "calls", "refusals", "failures"),
+         ((hour, endpoint, slot, 500 + 37 * h, h % 5 if slot == 0 else 0, h % 3 if slot == 0 else 0)
+          for h, hour in enumerate(hours) for endpoint in ("registration", "batches") for slot in range(8)))
 
 
 # --- measure ------------------------------------------------------------------------------------

@@ -5,14 +5,17 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
+from sqlalchemy import select
 
 from stoloto import settings, signals
 from stoloto.extensions import db
+from stoloto.models import SchedulerLease
 
 from . import lease
 from .alerts import check_alerts
@@ -116,6 +119,22 @@ def next_run() -> datetime | None:
     if last is None:
         return tick
     return max(last + timedelta(seconds=settings.read_one(settings.JOB_INTERVAL)), tick)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What «Обзор» tells of the background jobs."""
+    last_run: datetime | None  # naive UTC; None if they never ran
+    next_run: datetime | None  # None when no process runs them
+    holder: str | None         # the process that runs them (lease.HOLDER: host:pid:tag), while one does
+
+
+def status() -> JobStatus:
+    row = db.session.execute(select(SchedulerLease.holder, SchedulerLease.last_run_at)
+                             .where(SchedulerLease.name == LEASE)).first()
+    upcoming = next_run()
+    return JobStatus(last_run=row and row.last_run_at, next_run=upcoming,
+                     holder=row.holder if row is not None and upcoming is not None and row.holder else None)
 
 
 class JobRunner:

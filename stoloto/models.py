@@ -243,6 +243,50 @@ db.Index("ix_cash_registers_waiting", CashRegister.last_attempt_at.nulls_first()
          postgresql_where=WAITING_OR_MOVED).ddl_if(dialect="postgresql")
 
 
+class DailyRegistrations(db.Model):
+    """Registers that changed state, per day (in SIS_TIMEZONE), contract and outcome: «Обзор» charts these
+    instead of scanning cash_registers. Counted by register_lifecycle.move in the move's own transaction.
+
+    These counters are spread over stats.SLOTS rows per key (`slot`), added up when read: one row that every
+    registration updated would make each wait for the one before it to commit (stoloto/stats.py)."""
+
+    __tablename__ = "daily_registrations"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(db.ForeignKey("contracts.id", ondelete="CASCADE"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(db.String(16), primary_key=True)  # stats.OUTCOMES
+    slot: Mapped[int] = mapped_column(db.SmallInteger, primary_key=True, default=0, server_default="0")  # stats.SLOTS
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class DailyTerminals(db.Model):
+    """Terminal numbers a contract received and used (claimed) per day (in SIS_TIMEZONE): its pool's history
+    and the forecast's rate, counted where numbers arrive (services/terminals.py) and are claimed."""
+
+    __tablename__ = "daily_terminals"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(db.ForeignKey("contracts.id", ondelete="CASCADE"), primary_key=True)
+    slot: Mapped[int] = mapped_column(db.SmallInteger, primary_key=True, default=0, server_default="0")
+    issued: Mapped[int] = mapped_column(default=0)
+    used: Mapped[int] = mapped_column(default=0)
+
+
+class HourlyStolotoCalls(db.Model):
+    """Calls to Stoloto per hour (UTC) and endpoint, with those refused and those left unanswered."""
+
+    __tablename__ = "hourly_stoloto_calls"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    endpoint: Mapped[str] = mapped_column(db.String(32), primary_key=True)  # activate, batches, registration
+    slot: Mapped[int] = mapped_column(db.SmallInteger, primary_key=True, default=0, server_default="0")
+    calls: Mapped[int] = mapped_column(default=0)
+    # Stoloto answered no (401, TERMINAL_LIMIT_EXCEEDED…): a protocol answer, not an outage.
+    refusals: Mapped[int] = mapped_column(default=0)
+    # No answer: timeout, no connection, TLS, 5xx, an unreadable body.
+    failures: Mapped[int] = mapped_column(default=0)
+
+
 class RegisterRun(db.Model):
     """«Зарегистрировать сейчас» on ticked registers, run in the background: its progress, seen by every process."""
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from . import stats
 from .lifecycle import ContractStatus
 from .models import CashRegister, RegistrationAttempt, Store, Terminal, utcnow
 
@@ -162,15 +163,34 @@ def move(connection: Connection, register: dict, step: Move, reason: Reason | No
     if rule.terminal_becomes and seen_terminal is not None:
         connection.execute(_SET_TERMINAL_STATUS, {"seen_terminal_id": seen_terminal,
                                                   "status": rule.terminal_becomes})
-    if step is Move.WAIT and details is None and (seen_state, register["reason"]) != (rule.target, reason):
+    reason_is_new = (seen_state, register["reason"]) != (rule.target, reason)
+    if step is Move.WAIT and details is None and reason_is_new:
         details = REASON_MESSAGES.get(reason)
     if details:
         connection.execute(_INSERT_HISTORY, {
             "cash_register_id": register["id"], "created_at": now, "state": rule.target.value,
             "reason": reason and reason.value, "terminal_number": register["terminal_number"], "details": details})
+    # Last before the caller's commit: a counter's row stays locked for as short as can be.
+    _count(connection, register, step, reason if reason_is_new else None, changes, now)
     register.update(changes)
     if step in STARTS_OVER:
         register["terminal_number"] = None
     if step in STARTS_OVER or step is Move.REGISTER:
         register["registered_contract_number"] = register["contract_number"]
     return True
+
+
+def _count(connection: Connection, register: dict, step: Move, new_reason: Reason | None, changes: dict,
+           now) -> None:
+    """The move's share of «Обзор»'s counters (stoloto/stats.py), in its transaction: a claim uses a number of
+    the store's contract; a register registers, or starts waiting for a new reason (a refusal among them).
+    A wait repeated for the same reason is not counted again, so the job's retries do not swell the figures."""
+    if step is Move.CLAIM:
+        stats.count_terminals(connection, register["store_contract_id"], now, used=1)
+        return
+    contract_id = changes.get("contract_id", register["contract_id"]) or register["store_contract_id"]
+    if step is Move.REGISTER:
+        stats.count_registration(connection, contract_id, stats.REGISTERED, now)
+    elif step is Move.WAIT and new_reason is not None:
+        outcome = stats.REFUSED if new_reason is Reason.STOLOTO_REFUSED else stats.WAITING
+        stats.count_registration(connection, contract_id, outcome, now)

@@ -3,7 +3,7 @@ import uuid
 
 from cryptography import x509
 
-from .. import audit, clock, crypto, errors
+from .. import audit, clock, crypto, errors, stats
 from ..extensions import db
 from ..lifecycle import ActivationStep, ContractStatus, activation_step, status_label, transition
 from ..models import Contract, utcnow
@@ -42,6 +42,7 @@ def activate(contract_id: int, actor: str) -> Contract:
         db.session.commit()  # persisted before sending: a retry after a lost answer reuses it
     outcome = client.activate(contract.activation_request_id, contract.number,
                               contract.contract_date.isoformat(), contract.agent_inn, contract.csr_pem)
+    stats.record_call(db.session, "activate", outcome)
     if outcome.answered:
         contract.activation_request_id = None  # a definite answer: the next attempt is a new request
         db.session.commit()

@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import Connection, Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from .. import audit, errors, settings, signals
+from .. import audit, errors, settings, signals, stats
 from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus
@@ -590,6 +590,7 @@ def _advance(connection: Connection, cash_register: dict, hold_off: bool = False
             {"contract_number": cash_register["contract_number"], "store_code": cash_register["store_code"],
              "cash_number": cash_register["cash_number"], "serial_number": cash_register["serial_number"],
              "address": cash_register["address"]})
+        stats.count_call(connection, "registration", outcome)  # committed with the move that follows
         if outcome.ok:
             details = f"зарегистрирована в Столото по договору № {cash_register['contract_number']}"
             return _state(_move(connection, cash_register, Move.REGISTER, details=details))

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, errors, settings
+from .. import audit, errors, settings, stats
 from ..extensions import db
 from ..lifecycle import ContractStatus, transition
 from ..models import Contract, Terminal, TerminalBatch, utcnow
@@ -88,6 +88,7 @@ def fetch_batch(contract_id: int, actor: str = audit.SYSTEM_ACTOR, force: bool =
     batch.attempts += 1
     db.session.commit()
     outcome = client.request_batch(batch.request_id, contract.number, batch.requested_count)
+    stats.record_call(db.session, "batches", outcome)
     if outcome.ok:
         return _complete(batch, outcome.data, actor)
     error = outcome_error(outcome, "получении пакета терминалов")
@@ -137,6 +138,7 @@ def _complete(batch: TerminalBatch, data: dict, actor: str) -> int:
     db.session.execute(insert(Terminal), [
         {"number": number, "contract_id": batch.contract_id, "batch_id": batch.id, "status": "free",
          "created_at": utcnow()} for number in numbers])
+    stats.count_terminals(db.session, batch.contract_id, utcnow(), issued=len(numbers))
     contract = db.session.get(Contract, batch.contract_id)
     audit.record(actor, "contract", contract.id, ACTION,
                  details=f"пакет {data.get('batch_id')}: {len(numbers)} номеров ({numbers[0]}…{numbers[-1]})")

@@ -1,4 +1,5 @@
-"""2,000 registrations from 32 threads: each register one number, no number twice, none lost."""
+"""2,000 registrations from 32 threads: each register one number, no number twice, none lost, and «Обзор»'s
+counters count each registration and each number used once."""
 import threading
 from collections import defaultdict
 
@@ -9,12 +10,13 @@ from stoloto.extensions import db
 from stoloto.models import CashRegister, Terminal
 from stoloto.services import terminals
 from tests.integration.test_cash_register_api import TOKEN, URL, store
+from tests.integration.test_overview_charts import cell, titles
 from tests.integration.test_processes import activated_contract
 
 THREADS, DISTINCT, REPEATS = 32, 1500, 500
 
 
-def test_concurrent_registrations_claim_each_terminal_once(app, stand):
+def test_concurrent_registrations_claim_each_terminal_once(app, stand, web):
     with app.app_context():
         settings.save({settings.CASH_API_TOKEN: TOKEN, settings.BATCH_SIZE: 1000,
                        settings.REFILL_THRESHOLD: 100000,
@@ -63,3 +65,7 @@ def test_concurrent_registrations_claim_each_terminal_once(app, stand):
         assert stored == set(numbers)
     bound = {b["terminal_number"]: (b["store_code"], b["cash_number"]) for b in stand.state()["bindings"]}
     assert {bound[n] for n in numbers} == set(answers)  # Stoloto holds exactly the same bindings
+    page = web("viewer").get("/").get_data(as_text=True)
+    assert any(title.endswith(f": зарегистрированы — {DISTINCT}") for title in titles(page, "registrations-chart"))
+    assert cell(page, "pool-free") == [str(2000 - DISTINCT)]
+    assert cell(page, "pool-forecast") == ["Хватит примерно на 2 дня."]  # 500 free, 1,500 used in 7 days
