@@ -6,8 +6,8 @@ day its register registered (or was recorded), a retired one on the day it arriv
 never recorded: their chart starts empty. Every key has up to stats.SLOTS rows (`slot`), added up when read,
 so that concurrent registrations do not all wait on one row; the counts found here go to slot 0.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-30 23:00:00
 
 """
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0016'
-down_revision = '0015'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
