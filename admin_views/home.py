@@ -1,5 +1,5 @@
 """The "Обзор" home page: contracts by status, stores without a contract, registers by state, free terminals,
-the latest errors with links to what they are about."""
+the contracts' certificates and days left, the latest errors with links to what they are about."""
 from flask_admin import AdminIndexView, expose
 from sqlalchemy import func, select
 
@@ -7,6 +7,7 @@ from stoloto.extensions import db
 from stoloto.lifecycle import STATUS_LABELS
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, Terminal
 from stoloto.register_lifecycle import STATE_LABELS
+from stoloto.services import certificates
 
 from .journal_objects import object_links
 from .security import LoginRequired
@@ -36,5 +37,6 @@ class HomeView(LoginRequired, AdminIndexView):
             stores_total=db.session.scalar(select(func.count()).select_from(Store)),
             stores_unbound=db.session.scalar(select(func.count()).select_from(Store).where(Store.contract_id.is_(None))),
             free_terminals=free,
+            certificates=certificates.by_end(),
             recent_errors=recent_errors,
             error_objects=object_links(recent_errors))

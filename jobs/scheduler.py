@@ -15,6 +15,7 @@ from stoloto import settings, signals
 from stoloto.extensions import db
 
 from . import lease
+from .certificates import renew_certificates
 from .registers import finish_pending_registrations
 from .terminals import fetch_terminal_batches
 
@@ -139,6 +140,7 @@ class JobRunner:
                 lease.ran(LEASE)
                 fetch_terminal_batches()
                 finish_pending_registrations()
+                renew_certificates()
             except Exception:  # a job must never kill the scheduler thread; the error goes to the log
                 log.exception("background job failed")
                 db.session.rollback()

@@ -48,6 +48,7 @@ READ_TIMEOUT = "http.read_timeout"
 STOLOTO_CONCURRENCY = "stoloto.concurrency"
 SET_CENTRUM_URL = "set.centrum.url"
 CASH_API_TOKEN = "cash_api.token"
+CERTIFICATE_RENEW_DAYS = "certificates.renew_days"
 
 
 def _token(value: str) -> str | None:
@@ -75,6 +76,9 @@ DEFINITIONS = [
     Definition(SET_CENTRUM_URL, "Адрес сервера SET Centrum", str, "",
                "Откуда «Загрузка списка магазинов» читает магазины, например http://set-centrum:8080.",
                check=_url),
+    Definition(CERTIFICATE_RENEW_DAYS, "Обновлять сертификат за N дней", int, 30,
+               "Фоновое задание обновляет сертификат договора в Столото, когда до конца его действия остаётся "
+               "меньше стольких дней (и меньше половины срока сертификата).", check=_between(1, 365)),
     Definition(CASH_API_TOKEN, "Токен API регистрации касс", str, "",
                "Кассы передают его в заголовке «Authorization: Bearer <токен>».", check=_token, secret=True),
 ]
