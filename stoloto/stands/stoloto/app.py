@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from .protocol import (
     ERROR_STATUSES,
     FAULT_KINDS,
     MAX_BATCH,
+    MAX_CERT_VALIDITY_MINUTES,
     binding_fields,
     request_id_header,
     string_field,
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_LATENCY_MS = 60_000  # the stand's --latency-ms and POST /control/latency
+MAX_CLOCK_OFFSET_SECONDS = 3650 * 86400  # POST /control/clock: ten years ahead at most
 
 
 def create_stoloto_app(stand: StolotoStand) -> Flask:
@@ -134,6 +137,19 @@ def add_api_routes(app: Flask, stand: StolotoStand) -> None:
         key = f"registration|{terminal_number}|{cert_contract or ''}|{request_id}"
         return backend.idempotent("registration", key, work)
 
+    @app.post("/api/v1/certificates/renew")
+    def renew() -> Response:
+        request_id = request_id_header()
+        cert_contract = authenticated_contract()
+
+        def work() -> tuple[int, dict]:
+            data = read_json_object()
+            number = string_field(data, "contract_number")
+            csr_pem = string_field(data, "csr", what="a PEM certificate request")
+            return backend.renew_certificate(backend.caller_contract(number, cert_contract), csr_pem)
+
+        return backend.idempotent("renew", f"renew|{cert_contract or ''}|{request_id}", work)
+
 
 def add_control_routes(app: Flask, stand: StolotoStand) -> None:
     backend = stand.backend
@@ -186,6 +202,17 @@ def add_control_routes(app: Flask, stand: StolotoStand) -> None:
     def control_latency() -> Response:
         stand.latency_ms = int_field(read_json_object(), "ms", 0, MAX_LATENCY_MS)
         return json_response(200, {"latency_ms": stand.latency_ms})
+
+    @app.post("/control/certificate-validity")
+    def control_certificate_validity() -> Response:
+        backend.cert_validity_minutes = int_field(read_json_object(), "minutes", 1, MAX_CERT_VALIDITY_MINUTES)
+        return json_response(200, {"certificate_validity_minutes": backend.cert_validity_minutes})
+
+    @app.post("/control/clock")
+    def control_clock() -> Response:
+        seconds = int_field(read_json_object(), "offset_seconds", 0, MAX_CLOCK_OFFSET_SECONDS)
+        backend.clock.offset = dt.timedelta(seconds=seconds)
+        return json_response(200, backend.clock_state())
 
     @app.get("/control/state")
     def control_state() -> Response:

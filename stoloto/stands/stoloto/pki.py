@@ -22,12 +22,31 @@ from ..server import invalid
 
 log = logging.getLogger(__name__)
 
-CLIENT_CERT_DAYS = 365
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
+# Client certificates are valid from this long before they are issued: the agent's clock may be behind.
+CLIENT_CERT_BACKDATE = dt.timedelta(minutes=5)
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME (not in ssl.VerifyFlags): the handshake checks the client certificate's
+# chain but not its dates, so an expired certificate reaches the app and gets §1's 401, not a TLS alert.
+X509_V_FLAG_NO_CHECK_TIME = 0x200000
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class StandClock:
+    """The stand's time: the real time moved forward by an offset, so a test sees a certificate expire at once."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta(0)
+
+    def now(self) -> dt.datetime:
+        return utcnow() + self.offset
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """UTC to the second with a Z, as §1.4's not_after."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def spki_fingerprint(public_key: Any) -> str:
@@ -154,17 +173,18 @@ class StandPki:
         context.load_cert_chain(self.server_cert_path, self.server_key_path)
         context.load_verify_locations(cafile=str(self.ca_path))
         context.verify_mode = ssl.CERT_OPTIONAL
+        context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
         return context
 
-    def sign_client_certificate(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
-        """A one-year TLS client certificate with the CSR subject and key."""
+    def sign_client_certificate(self, csr: x509.CertificateSigningRequest, now: dt.datetime,
+                                validity: dt.timedelta) -> x509.Certificate:
+        """A TLS client certificate with the CSR subject and key, issued at `now` (the stand's clock)."""
         public = csr.public_key()
-        now = utcnow()
         return (
             x509.CertificateBuilder().subject_name(csr.subject).issuer_name(self.ca_cert.subject)
             .public_key(public).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=CLIENT_CERT_DAYS))
+            .not_valid_before(now - CLIENT_CERT_BACKDATE)
+            .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(key_usage(digital_signature=True,
                                      key_encipherment=isinstance(public, rsa.RSAPublicKey)), critical=True)

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from flask import Response, g, request
 
 from ..server import ApiError, int_field, invalid
-from .pki import StandPki, cert_pem, load_csr, spki_fingerprint, utcnow
+from .pki import StandClock, StandPki, cert_pem, load_csr, rfc3339, spki_fingerprint, utcnow
 from .store import StandStore, contract_key
 
 # Status of every error code of docs/protocols.md §1; the "error" fault kind answers with these.
@@ -34,7 +34,7 @@ ERROR_STATUSES = {
     "TERMINAL_ALREADY_BOUND": 409,
     "CONTRACT_DATA_MISMATCH": 422,
 }
-API_ENDPOINTS = ("activate", "batches", "registration")
+API_ENDPOINTS = ("activate", "batches", "registration", "renew")
 # "delay_after": do the work (and store it for idempotency), then hold the answer back — the
 # window in which a client may die after Stoloto issued something but before it saved it.
 # "certificate" (activate only): 200 ACTIVATED with a certificate the client must refuse, one for
@@ -47,6 +47,10 @@ MALFORMED_CERTIFICATE = ("-----BEGIN CERTIFICATE-----\n"
 DEFAULT_TERMINAL_LIMIT = 10_000
 MAX_BATCH = 1000
 FIRST_TERMINAL = 100_001  # shown as "0100001": 7 digits, leading zero kept
+DEFAULT_CERT_VALIDITY_MINUTES = 365 * 24 * 60
+MAX_CERT_VALIDITY_MINUTES = 3650 * 24 * 60  # the stand's CA is valid ten years
+# §1.4: a replaced certificate stays valid until its own notAfter or this long, whichever is sooner.
+RENEWAL_GRACE = dt.timedelta(days=7)
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -98,9 +102,13 @@ def request_id_header() -> str:
 class StolotoBackend:
     """What Stoloto does: contracts, key confirmation, activation, terminal batches, bindings."""
 
-    def __init__(self, store: StandStore, pki: StandPki) -> None:
+    def __init__(self, store: StandStore, pki: StandPki, clock: StandClock | None = None,
+                 cert_validity_minutes: int = DEFAULT_CERT_VALIDITY_MINUTES) -> None:
         self.store = store
         self.pki = pki
+        self.clock = clock or StandClock()
+        # Of the certificates §1.1 and §1.4 issue from now on; in memory, like the latency.
+        self.cert_validity_minutes = cert_validity_minutes
         self.calls: Counter[str] = Counter()
         self.executed: Counter[str] = Counter()
         self.replayed: Counter[str] = Counter()
@@ -181,7 +189,12 @@ class StolotoBackend:
                 self._require_confirmed(db, fingerprint)
                 contract = self._issue_certificate(db, contract, csr, fingerprint)
             elif contract["key_fingerprint"] != fingerprint:
-                raise ApiError(409, "KEY_MISMATCH", "договор уже активирован с другим ключом")
+                # Re-keying (§1.1, after an expired certificate): only a key registered from a new Appendix 5.
+                if not self._key_confirmed(db, fingerprint):
+                    raise ApiError(409, "KEY_MISMATCH",
+                                   "договор уже активирован с другим ключом, а этот ключ в Столото не зарегистрирован")
+                self._retire_certificate(db, contract)
+                contract = self._issue_certificate(db, contract, csr, fingerprint)
             return 200, {"status": "ACTIVATED", "agent_id": contract["agent_id"],
                          "certificate": contract["certificate"], "ca_certificate": self.pki.ca_pem}
 
@@ -192,7 +205,7 @@ class StolotoBackend:
             csr = (x509.CertificateSigningRequestBuilder()
                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stand fault: another key")]))
                    .sign(stranger, hashes.SHA256()))
-            certificate = cert_pem(self.pki.sign_client_certificate(csr)).decode()
+            certificate = cert_pem(self._sign(csr)).decode()
         else:
             certificate = MALFORMED_CERTIFICATE
         return {"status": "ACTIVATED", "agent_id": "A-999999", "certificate": certificate,
@@ -218,21 +231,43 @@ class StolotoBackend:
                            + ", ".join(mismatched), fields=mismatched)
 
     def _require_confirmed(self, db: sqlite3.Connection, fingerprint: str) -> None:
-        row = db.execute("SELECT 1 FROM confirmed_keys WHERE fingerprint = ?", (fingerprint,)).fetchone()
-        if row is not None:
-            return
-        if not self.flag("auto_confirm"):
+        if not self._key_confirmed(db, fingerprint):
             raise ApiError(409, "KEY_NOT_REGISTERED",
                            "ключ ещё не зарегистрирован в Столото")
+
+    def _key_confirmed(self, db: sqlite3.Connection, fingerprint: str) -> bool:
+        """Registered from Appendix 5 by the operator, or now, in auto-confirm mode."""
+        row = db.execute("SELECT 1 FROM confirmed_keys WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        if row is not None:
+            return True
+        if not self.flag("auto_confirm"):
+            return False
         self.confirm_key(fingerprint)
+        return True
+
+    def _sign(self, csr: x509.CertificateSigningRequest) -> x509.Certificate:
+        return self.pki.sign_client_certificate(csr, self.clock.now(),
+                                                dt.timedelta(minutes=self.cert_validity_minutes))
+
+    def _retire_certificate(self, db: sqlite3.Connection, contract: sqlite3.Row) -> None:
+        """The contract's certificate is being replaced: accepted until its notAfter or for the grace, if sooner."""
+        if contract["certificate"] is None:
+            return
+        old = x509.load_pem_x509_certificate(contract["certificate"].encode())
+        now = self.clock.now()
+        valid_until = min(old.not_valid_after_utc, now + RENEWAL_GRACE)
+        db.execute("INSERT OR REPLACE INTO retired_certificates (certificate_sha256, number_key, valid_until, "
+                   "retired_at) VALUES (?, ?, ?, ?)",
+                   (contract["certificate_sha256"], contract["number_key"], valid_until.isoformat(), now.isoformat()))
 
     def _issue_certificate(self, db: sqlite3.Connection, contract: sqlite3.Row,
                            csr: x509.CertificateSigningRequest, fingerprint: str) -> sqlite3.Row:
-        cert = self.pki.sign_client_certificate(csr)
+        cert = self._sign(csr)
         der = cert.public_bytes(serialization.Encoding.DER)
         agent_id = contract["agent_id"] or f"A-{self.store.next_number('next_agent', 1):06d}"
+        # activated_at stays the first activation's: a renewal or a re-keying does not activate anew.
         db.execute("UPDATE contracts SET agent_id = ?, key_fingerprint = ?, certificate = ?, "
-                   "certificate_sha256 = ?, activated_at = ? WHERE number_key = ?",
+                   "certificate_sha256 = ?, activated_at = COALESCE(activated_at, ?) WHERE number_key = ?",
                    (agent_id, fingerprint, cert_pem(cert).decode(), hashlib.sha256(der).hexdigest(),
                     utcnow().isoformat(), contract["number_key"]))
         return self._contract(db, contract["number_key"])
@@ -240,15 +275,36 @@ class StolotoBackend:
     # -- callers of §1.2/§1.3 ----------------------------------------------
 
     def contract_by_certificate(self, der: bytes | None) -> str:
-        """The contract the presented client certificate was issued for; 401 otherwise."""
+        """The contract the presented client certificate was issued for; 401 otherwise.
+
+        The TLS layer has checked the issuer but not the dates (pki.X509_V_FLAG_NO_CHECK_TIME): they are
+        checked here against the stand's clock, so an expired certificate gets §1's 401 UNAUTHORIZED.
+        """
         if der is None:
             raise ApiError(401, "UNAUTHORIZED", "нужен клиентский сертификат")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            raise ApiError(401, "UNAUTHORIZED", "клиентский сертификат не читается") from None
+        now = self.clock.now()
+        if now > cert.not_valid_after_utc:
+            raise ApiError(401, "UNAUTHORIZED", "срок действия клиентского сертификата истёк "
+                           f"{rfc3339(cert.not_valid_after_utc)}")
+        if now < cert.not_valid_before_utc:
+            raise ApiError(401, "UNAUTHORIZED", "клиентский сертификат ещё не действует")
+        sha256 = hashlib.sha256(der).hexdigest()
         with self.store.transaction() as db:
-            row = db.execute("SELECT number_key FROM contracts WHERE certificate_sha256 = ?",
-                             (hashlib.sha256(der).hexdigest(),)).fetchone()
-        if row is None:
+            row = db.execute("SELECT number_key FROM contracts WHERE certificate_sha256 = ?", (sha256,)).fetchone()
+            retired = db.execute("SELECT number_key, valid_until FROM retired_certificates "
+                                 "WHERE certificate_sha256 = ?", (sha256,)).fetchone()
+        if row is not None:
+            return row["number_key"]
+        if retired is None:
             raise ApiError(401, "UNAUTHORIZED", "клиентский сертификат неизвестен")
-        return row["number_key"]
+        if now > dt.datetime.fromisoformat(retired["valid_until"]):
+            raise ApiError(401, "UNAUTHORIZED", "клиентский сертификат заменён новым, и срок, в течение которого "
+                           "он действовал после замены, истёк")
+        return retired["number_key"]
 
     def caller_contract(self, body_number: str, cert_contract: str | None) -> sqlite3.Row:
         """The calling contract: the certificate's one (the body must agree) or, over plain HTTP, the body's."""
@@ -281,6 +337,25 @@ class StolotoBackend:
             db.executemany("INSERT INTO terminals (terminal_number, number_key, batch_id) VALUES (?, ?, ?)",
                            [(number, key, batch_id) for number in numbers])
         return 201, {"batch_id": batch_id, "terminals": numbers}
+
+    # -- §1.4 renewal -----------------------------------------------------------
+
+    def renew_certificate(self, contract: sqlite3.Row, csr_pem: str) -> tuple[int, dict]:
+        """A certificate for the CSR's key, the current one retired with the grace; numbers stay the contract's."""
+        if contract["key_fingerprint"] is None:
+            raise ApiError(409, "CONTRACT_NOT_ACTIVATED", "договор не активирован")
+        csr = load_csr(csr_pem)
+        current = x509.load_pem_x509_certificate(contract["certificate"].encode())
+        if csr.subject != current.subject:
+            raise invalid("subject of 'csr' differs from the current certificate's: "
+                          f"{csr.subject.rfc4514_string()} instead of {current.subject.rfc4514_string()}", ["csr"])
+        with self.store.transaction() as db:
+            contract = self._contract(db, contract["number_key"])  # fresh: a racing renewal may have replaced it
+            self._retire_certificate(db, contract)
+            contract = self._issue_certificate(db, contract, csr, spki_fingerprint(csr.public_key()))
+        cert = x509.load_pem_x509_certificate(contract["certificate"].encode())
+        return 200, {"status": "RENEWED", "certificate": contract["certificate"],
+                     "ca_certificate": self.pki.ca_pem, "not_after": rfc3339(cert.not_valid_after_utc)}
 
     # -- §1.3 registration ---------------------------------------------------
 
@@ -317,6 +392,8 @@ class StolotoBackend:
             return {
                 "auto_confirm": self.flag("auto_confirm"),
                 "auto_register": self.flag("auto_register"),
+                "certificate_validity_minutes": self.cert_validity_minutes,
+                "clock": self.clock_state(),
                 "contracts": [self._contract_state(db, row) for row in contracts],
                 "confirmed_fingerprints": [row[0] for row in db.execute(
                     "SELECT fingerprint FROM confirmed_keys ORDER BY confirmed_at, fingerprint")],
@@ -327,6 +404,9 @@ class StolotoBackend:
                 "executed": {name: self.executed[name] for name in API_ENDPOINTS},
                 "replayed": {name: self.replayed[name] for name in API_ENDPOINTS},
             }
+
+    def clock_state(self) -> dict[str, Any]:
+        return {"now": rfc3339(self.clock.now()), "offset_seconds": int(self.clock.offset.total_seconds())}
 
     def contracts(self) -> list[dict[str, Any]]:
         """Every registered contract with its counts of issued and bound numbers, without certificates or lists."""
@@ -340,6 +420,7 @@ class StolotoBackend:
                      "agent_inn": row["agent_inn"], "terminal_limit": row["terminal_limit"],
                      "agent_id": row["agent_id"], "activated": row["key_fingerprint"] is not None,
                      "key_fingerprint": row["key_fingerprint"], "activated_at": row["activated_at"],
+                     "certificate_not_after": certificate_not_after(row["certificate"]),
                      "terminals_issued": issued.get(row["number_key"], 0),
                      "terminals_bound": bound.get(row["number_key"], 0)}
                     for row in db.execute("SELECT * FROM contracts ORDER BY contract_number")]
@@ -356,6 +437,7 @@ class StolotoBackend:
                 "agent_inn": row["agent_inn"], "terminal_limit": row["terminal_limit"],
                 "agent_id": row["agent_id"], "activated": row["key_fingerprint"] is not None,
                 "key_fingerprint": row["key_fingerprint"], "certificate": row["certificate"],
+                "certificate_not_after": certificate_not_after(row["certificate"]),
                 "activated_at": row["activated_at"], "terminals_issued": issued}
 
     @staticmethod
@@ -381,6 +463,13 @@ class StolotoBackend:
                  "store_code": row["store_code"], "cash_number": row["cash_number"],
                  "serial_number": row["serial_number"], "address": row["address"], "bound_at": row["bound_at"]}
                 for row in rows]
+
+
+def certificate_not_after(pem: str | None) -> str | None:
+    """notAfter of a contract's current certificate as §1.4 writes it; None before activation."""
+    if pem is None:
+        return None
+    return rfc3339(x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc)
 
 
 def binding_fields(data: dict) -> dict[str, Any]:

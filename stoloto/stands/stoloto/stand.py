@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 from pathlib import Path
 
 from ..server import BackgroundServer, FaultQueue, KeepAliveServer, ServedStand, configure_cli
 from .app import MAX_LATENCY_MS, create_stoloto_app
-from .pki import StandPki, server_names_for
-from .protocol import StolotoBackend
+from .pki import StandClock, StandPki, server_names_for
+from .protocol import DEFAULT_CERT_VALIDITY_MINUTES, MAX_CERT_VALIDITY_MINUTES, StolotoBackend
 from .store import StandStore
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ class StolotoStand(ServedStand):
 
     def __init__(self, data_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, tls: bool = True,
                  auto_confirm: bool | None = None, auto_register: bool | None = None,
-                 keep_alive: bool = False, latency_ms: int = 0) -> None:
+                 keep_alive: bool = False, latency_ms: int = 0,
+                 cert_validity_minutes: int = DEFAULT_CERT_VALIDITY_MINUTES) -> None:
         self.data_dir = Path(data_dir)
         # Added to every §1 answer, so a benchmark or the demo plays a remote Stoloto; reset returns to it.
         self.latency_ms = self._initial_latency_ms = latency_ms
@@ -31,7 +33,9 @@ class StolotoStand(ServedStand):
         self.pki = StandPki(self.data_dir, server_names_for(host))
         self.store = StandStore(self.data_dir / "stoloto.sqlite3")
         self.store.open()
-        self.backend = StolotoBackend(self.store, self.pki)
+        # Of the certificates §1.1 and §1.4 issue; POST /control/certificate-validity changes it, reset returns.
+        self._initial_cert_validity_minutes = cert_validity_minutes
+        self.backend = StolotoBackend(self.store, self.pki, StandClock(), cert_validity_minutes)
         self.faults = FaultQueue()
         # None keeps the mode remembered in the data dir; reset returns to what was asked here.
         self._initial_flags = {"auto_confirm": auto_confirm, "auto_register": auto_register}
@@ -81,6 +85,8 @@ class StolotoStand(ServedStand):
         self.backend.reset()
         self.faults.clear()
         self.latency_ms = self._initial_latency_ms
+        self.backend.cert_validity_minutes = self._initial_cert_validity_minutes
+        self.backend.clock.offset = dt.timedelta(0)
         for name in self._initial_flags:
             self.backend.set_flag(name, bool(self._initial_flags[name]))
 
@@ -101,18 +107,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no line per request (benchmarks)")
     parser.add_argument("--latency-ms", type=_latency, default=0, metavar="MS",
                         help=f"answer every §1 call after MS milliseconds (0–{MAX_LATENCY_MS}), as a remote Stoloto")
+    parser.add_argument("--cert-validity-minutes", type=_validity, default=DEFAULT_CERT_VALIDITY_MINUTES,
+                        metavar="MINUTES",
+                        help="validity of the client certificates §1.1 and §1.4 issue, in minutes "
+                             f"(1–{MAX_CERT_VALIDITY_MINUTES}; default {DEFAULT_CERT_VALIDITY_MINUTES}, 365 days); "
+                             "e.g. 10 to show expiry and renewal in a demo")
     args = parser.parse_args(argv)
     configure_cli(args.quiet)
     StolotoStand(args.data_dir, host=args.host, port=args.port, tls=args.tls, auto_confirm=args.auto_confirm,
                  auto_register=args.auto_register, keep_alive=args.keep_alive,
-                 latency_ms=args.latency_ms).serve_forever()
+                 latency_ms=args.latency_ms, cert_validity_minutes=args.cert_validity_minutes).serve_forever()
 
 
 def _latency(text: str) -> int:
+    return _integer(text, 0, MAX_LATENCY_MS)
+
+
+def _validity(text: str) -> int:
+    return _integer(text, 1, MAX_CERT_VALIDITY_MINUTES)
+
+
+def _integer(text: str, low: int, high: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_LATENCY_MS:
-        raise argparse.ArgumentTypeError(f"an integer from 0 to {MAX_LATENCY_MS}")
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"an integer from {low} to {high}")
     return value

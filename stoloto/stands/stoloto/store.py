@@ -23,11 +23,16 @@ CREATE TABLE IF NOT EXISTS terminals (
 CREATE TABLE IF NOT EXISTS bindings (
     terminal_number TEXT PRIMARY KEY, store_code TEXT NOT NULL, cash_number INTEGER NOT NULL,
     serial_number TEXT, address TEXT, bound_at TEXT NOT NULL);
+-- Certificates replaced by §1.4 or a re-keying §1.1, still accepted until valid_until (ISO 8601 UTC).
+CREATE TABLE IF NOT EXISTS retired_certificates (
+    certificate_sha256 TEXT PRIMARY KEY, number_key TEXT NOT NULL, valid_until TEXT NOT NULL,
+    retired_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
     request_key TEXT PRIMARY KEY, status INTEGER NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 # Wiped by /control/reset; `meta` stays, so numbers already handed out are never reused.
-STATE_TABLES = ("contracts", "confirmed_keys", "batches", "terminals", "bindings", "idempotency")
+STATE_TABLES = ("contracts", "confirmed_keys", "batches", "terminals", "bindings", "retired_certificates",
+                "idempotency")
 
 
 class StandStore:
