@@ -14,6 +14,7 @@ from wtforms import StringField, TextAreaField
 
 from jobs import scheduler
 from stoloto import appendix, clock, crypto
+from stoloto.certificate_lifecycle import CertificateState
 from stoloto.errors import SisError
 from stoloto.extensions import db
 from stoloto.lifecycle import STATUS_LABELS, ActivationStep, ContractStatus, status_label
@@ -67,6 +68,10 @@ def waiting_notice() -> str:
 
 def _status_formatter(view, context, model, name):
     # The cell updates itself (static/progress.js) while the contract waits for its terminal numbers.
+    if model.certificate_state == CertificateState.REKEYING.value:
+        return Markup('<span id="contract-status-{}" data-sis-live>{}<small class="d-block text-danger" '
+                      'data-testid="rekeying">{}</small></span>').format(
+            model.id, status_label(model.status), CertificateState.REKEYING.label)
     if not contracts.waiting_for_terminals(model):
         return Markup('<span id="contract-status-{}" data-sis-live>{}</span>').format(
             model.id, status_label(model.status))
