@@ -52,7 +52,8 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('contracts', schema=None) as batch_op:
-        batch_op.drop_index('ix_contracts_certificate_not_after')
-        for name, _kind in reversed(_COLUMNS):
-            batch_op.drop_column(name)
+    op.drop_index('ix_contracts_certificate_not_after', table_name='contracts')
+    # ALTER TABLE … DROP COLUMN on both (SQLite since 3.35): a batch would copy the table, and SQLite refuses to
+    # drop a table other tables' foreign keys point at.
+    for name, _kind in reversed(_COLUMNS):
+        op.execute(f'ALTER TABLE contracts DROP COLUMN {name}')
