@@ -168,8 +168,9 @@ def test_the_job_renews_a_certificate_past_half_its_life_within_the_setting(app,
         renew_certificates()
         assert contract(short).certificate_pem == stand_contract(stand, "КОРОТКО-1")["certificate"] != before
         assert contract(lasting).certificate_state == "valid"
-        assert db.session.scalar(select(AuditEvent.actor).where(
-            AuditEvent.action == "Обновление сертификата завершено", AuditEvent.object_id == short)) == audit.SYSTEM_ACTOR
+        renewed_by = db.session.scalar(select(AuditEvent.actor).where(
+            AuditEvent.action == "Обновление сертификата завершено", AuditEvent.object_id == short))
+        assert renewed_by == audit.SYSTEM_ACTOR
         assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "Обновление сертификата начато", AuditEvent.object_id == lasting)) == 0
 
