@@ -93,6 +93,9 @@ class StolotoClient:
         self._hold_off_lock = threading.Lock()
         # Called once, after the first call Stoloto accepted (the gateway retires a renewed contract's old key).
         self.after_first_success = None
+        # A renewed contract's client with the certificate before it: asked when Stoloto answers 401 to the
+        # new one, since the old certificate stays valid for a while after a renewal (§1.4).
+        self.fallback: StolotoClient | None = None
         # Safe to repeat: every POST carries an X-Request-Id that Stoloto deduplicates.
         # Only connection set-up failures are retried here; a slow answer is the caller's to retry.
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
@@ -165,6 +168,9 @@ class StolotoClient:
         started = time.perf_counter()
         outcome = self._send(path, request_id, body)
         _log_call(path, request_id, body.get("contract_number"), outcome, time.perf_counter() - started)
+        if outcome.status == 401 and self.fallback is not None:
+            log.warning("Stoloto refused the renewed certificate on %s: the previous one is tried", path)
+            return self.fallback._post(path, request_id, body)
         with self._hold_off_lock:
             self._hold_off_until = 0.0 if outcome.answered else _clock() + HOLD_OFF_SECONDS
             first_success = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from .. import appendix, audit, clock, crypto, errors, keyring, settings
 from ..certificate_lifecycle import WARNING_DAYS, CertificateState, Validity, move, state_of, validity
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ACTION_RENEW = "Обновить сертификат"
 ACTION_REKEY = "Перевыпустить ключ"
 ACTION_ACTIVATE_NEW_KEY = "Активация с новым ключом"
+EXPIRED = "CERTIFICATE_EXPIRED"
 # Contracts with a certificate: activated at Stoloto.
 CERTIFIED = (ContractStatus.AWAITING_TERMINALS.value, ContractStatus.ACTIVE.value)
 # After a refused renewal the job waits this long before asking Stoloto again (a button asks at once).
@@ -122,6 +123,8 @@ def renew(contract_id: int, actor: str) -> Renewal:
         request_id = _begin_renewal(contract, actor)
     except errors.SisError as error:
         audit.record_refusal(actor, "contract", contract_id, ACTION_RENEW, error)
+        if error.code == EXPIRED:
+            renewal_ended(contract_id, error)
         raise
     outcome = stoloto_client(contract).renew_certificate(request_id, contract.number, contract.pending_csr_pem)
     try:
@@ -195,7 +198,9 @@ def _finish_renewal(contract: Contract, request_id: str, outcome, actor: str) ->
         return _store_renewed(contract, request_id, certificate, outcome.data, actor)
     if not outcome.answered:  # unknown: the request stays pending, a retry repeats it with the same id
         error = outcome_error(outcome, "обновлении сертификата")
-        contract.renewal_error, contract.renewal_failed_at = str(error), now()
+        db.session.execute(update(Contract).where(Contract.id == contract.id,
+                                                  Contract.renewal_request_id == request_id)
+                           .values(renewal_error=str(error), renewal_failed_at=now()))
         audit.record(actor, "contract", contract.id, ACTION_RENEW, "error", f"{error} Запрос будет повторён.")
         db.session.commit()
         raise error
@@ -262,7 +267,7 @@ def _renewal_failure(code: str, message: str) -> errors.SisError:
 def _expired_error(contract: Contract, outcome=None) -> errors.SisError:
     said = f" Ответ Столото: {outcome.message} (код {outcome.code})." if outcome is not None and outcome.code else ""
     return errors.SisError(
-        "CERTIFICATE_EXPIRED", f"Сертификат договора № {contract.number} истёк: Столото не обновляет его.{said}",
+        EXPIRED, f"Сертификат договора № {contract.number} истёк: Столото не обновляет его.{said}",
         "Нажмите «Перевыпустить ключ», передайте новое «Приложение №5» в Столото и, когда Столото "
         "зарегистрирует ключ, нажмите «Активировать договор».")
 

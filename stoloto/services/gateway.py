@@ -44,12 +44,24 @@ def contract_client(contract_id: int, certificate_pem: str | None) -> StolotoCli
                 client = StolotoClient(*options, client_cert=client_certificate(contract))
                 if contract.previous_certificate_pem:
                     client.after_first_success = partial(retire_previous_key, contract_id, key[-1])
+                    client.fallback = _previous_client(contract, options)
                 # The contract's client for older settings or an older certificate is done with:
                 # its connections close once no call holds it any more.
                 for stale in [known for known in _clients if known[-2] == contract_id]:
                     del _clients[stale]
                 _clients[key] = client
     return client
+
+
+def _previous_client(contract: Contract, options: tuple) -> StolotoClient | None:
+    """The client with the key and certificate before the last renewal, while they are kept."""
+    try:
+        key = crypto.decrypt_private_key(contract.previous_private_key_encrypted, keyring.keys(),
+                                         key_context(contract.id))
+    except (InvalidTag, ValueError, TypeError):
+        log.warning("the previous key of contract %s does not open: no fallback to it", contract.number)
+        return None
+    return StolotoClient(*options, client_cert=ClientCertificate(contract.previous_certificate_pem, _pem(key)))
 
 
 def retire_previous_key(contract_id: int, certificate_sha256: str) -> None:
@@ -104,9 +116,12 @@ def private_key(contract: Contract):
 
 
 def client_certificate(contract: Contract) -> ClientCertificate:
-    key_pem = private_key(contract).private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption())
-    return ClientCertificate(contract.certificate_pem, key_pem)
+    return ClientCertificate(contract.certificate_pem, _pem(private_key(contract)))
+
+
+def _pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 FIELD_LABELS = {"contract_number": "номер договора", "contract_date": "дата заключения договора",

@@ -224,3 +224,15 @@ def test_an_expired_certificate_is_rekeyed_with_a_new_appendix_and_activated_onc
             == numbers == stand.issued("ИСТЁК-1")
         terminals.fetch_batch(contract_id, "t", force=True)  # the new certificate works for batches
     assert len(stand.issued("ИСТЁК-1")) == 10
+
+
+def test_while_stoloto_refuses_the_renewed_certificate_the_previous_one_keeps_batches_going(app, stand):
+    with app.app_context():
+        contract_id = activated_contract(stand, "ЗАПАС-1")
+        certificates.renew(contract_id, "t")
+        stand.fault("batches", "error", code="UNAUTHORIZED")  # Stoloto does not know the new certificate yet
+        assert terminals.fetch_batch(contract_id, "t") == 5  # asked again with the previous certificate
+        assert contract(contract_id).previous_certificate_pem is not None  # the new one has not worked yet
+        assert terminals.fetch_batch(contract_id, "t", force=True) == 5
+        assert contract(contract_id).previous_certificate_pem is None
+    assert stand.calls("batches") == 3
