@@ -236,3 +236,30 @@ def test_while_stoloto_refuses_the_renewed_certificate_the_previous_one_keeps_ba
         assert terminals.fetch_batch(contract_id, "t", force=True) == 5
         assert contract(contract_id).previous_certificate_pem is None
     assert stand.calls("batches") == 3
+
+
+def test_a_viewer_may_not_renew_or_rekey_and_sees_no_button(app, stand, web):
+    with app.app_context():
+        contract_id = activated_contract(stand, "СМОТР-1")
+    viewer = web("viewer")
+    assert 'data-action="renew-certificate"' not in page(viewer, f"/contracts/details/?id={contract_id}")
+    for url in ("/contracts/renew-certificate/", "/contracts/rekey/"):
+        assert viewer.post(url, {"id": contract_id}).status_code == 403
+    with app.app_context():
+        assert contract(contract_id).certificate_state == "valid" and contract(contract_id).renewal_request_id is None
+
+
+def test_a_bad_contract_id_or_a_contract_without_certificate_gets_a_message(app, web):
+    operator = web("operator")
+    for bad in ("", "abc", "99999999999999999999", "-1"):
+        response = operator.post("/contracts/renew-certificate/", {"id": bad}, follow_redirects=True)
+        assert response.status_code == 200 and "Договор не найден." in response.get_data(as_text=True)
+    from stoloto.services import contracts
+    from stoloto.services.contracts import ContractInput
+    with app.app_context():
+        created = contracts.create_contract(ContractInput(number="БЕЗ-1", contract_date="15.01.2026",
+                                                          agent_inn="7707083893"), "t").id
+    for url, action in (("/contracts/renew-certificate/", "Обновить сертификат"),
+                        ("/contracts/rekey/", "Перевыпустить ключ")):
+        text = operator.post(url, {"id": created}, follow_redirects=True).get_data(as_text=True)
+        assert f"Действие «{action}» невозможно для договора в статусе «Создан»." in text
