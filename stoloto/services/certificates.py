@@ -312,8 +312,11 @@ def renew_due(actor: str = audit.SYSTEM_ACTOR) -> RenewalReport:
     moment = now()
     candidates = db.session.execute(
         select(Contract.id, Contract.number, Contract.certificate_state, Contract.renewal_failed_at)
-        .where(Contract.certificate_not_after < moment + timedelta(days=days), Contract.status.in_(CERTIFIED),
-               Contract.certificate_state.in_((CertificateState.VALID.value, CertificateState.RENEWING.value)))
+        .where(Contract.status.in_(CERTIFIED),
+               ((Contract.certificate_not_after < moment + timedelta(days=days))
+                & (Contract.certificate_state == CertificateState.VALID.value))
+               # unfinished, whenever it began (a button far from the end too): finished with its request id
+               | (Contract.certificate_state == CertificateState.RENEWING.value))
         .order_by(Contract.certificate_not_after)).all()
     for row in candidates:
         if row.certificate_state == CertificateState.VALID.value:

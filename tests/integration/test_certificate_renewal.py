@@ -5,6 +5,7 @@ import signal
 import subprocess
 import threading
 
+import pytest
 from docx import Document
 from sqlalchemy import func, select
 
@@ -263,3 +264,19 @@ def test_a_bad_contract_id_or_a_contract_without_certificate_gets_a_message(app,
                         ("/contracts/rekey/", "Перевыпустить ключ")):
         text = operator.post(url, {"id": created}, follow_redirects=True).get_data(as_text=True)
         assert f"Действие «{action}» невозможно для договора в статусе «Создан»." in text
+
+
+def test_the_job_finishes_a_renewal_whose_answer_was_lost_whenever_it_began(app, stand):
+    with app.app_context():
+        contract_id = activated_contract(stand, "ПОТЕРЯ-1")  # a year left: not due by itself
+        stand.fault("renew", "garbage")
+        with pytest.raises(SisError) as lost:
+            certificates.renew(contract_id, "t")
+        assert lost.value.code == "BAD_RESPONSE"
+        request_id = contract(contract_id).renewal_request_id
+        assert contract(contract_id).certificate_state == "renewing" and request_id
+        renew_certificates()
+        assert contract(contract_id).certificate_state == "valid"
+        assert contract(contract_id).certificate_pem == stand_contract(stand, "ПОТЕРЯ-1")["certificate"]
+        assert db.session.scalar(select(AuditEvent.details).where(
+            AuditEvent.action == "Обновление сертификата завершено", AuditEvent.object_id == contract_id))
