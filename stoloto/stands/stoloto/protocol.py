@@ -37,7 +37,7 @@ ERROR_STATUSES = {
 API_ENDPOINTS = ("activate", "batches", "registration", "renew")
 # "delay_after": do the work (and store it for idempotency), then hold the answer back — the
 # window in which a client may die after Stoloto issued something but before it saved it.
-# "certificate" (activate only): 200 ACTIVATED with a certificate the client must refuse, one for
+# "certificate" (activate, renew): 200 ACTIVATED or RENEWED with a certificate the client must refuse, one for
 # another key ("other_key") or one that is not a certificate at all ("malformed").
 FAULT_KINDS = ("delay", "delay_after", "status", "garbage", "html502", "drop", "error", "certificate")
 CERTIFICATE_VARIANTS = ("other_key", "malformed")
