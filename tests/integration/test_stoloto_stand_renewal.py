@@ -227,6 +227,20 @@ def test_renewal_replayed_by_request_id_and_racing_itself(stand, tmp_path):
     assert current["contracts"][0]["certificate"] == answers[0].json()["certificate"]
 
 
+def test_renewal_done_while_the_client_gave_up_is_given_again_by_request_id(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    new = AgentKey(tmp_path, CONTRACT, "new")
+    request_id = new_id()
+    assert control(stand, "faults", {"endpoint": "renew", "kind": "delay_after", "seconds": 2}).status_code == 201
+    body = {"contract_number": CONTRACT["contract_number"], "csr": new.csr_pem}
+    with pytest.raises(requests.exceptions.Timeout):
+        post(stand, RENEW, body, request_id, cert=agent.cert, timeout=(5, 0.5))
+    issued = state(stand)["contracts"][0]
+    assert issued["key_fingerprint"] == new.fingerprint
+    again = renew(stand, agent, new, request_id=request_id)
+    assert again.status_code == 200 and again.json()["certificate"] == issued["certificate"]
+
+
 def test_old_certificate_works_for_seven_days_after_renewal(stand, tmp_path):
     agent = activated_agent(stand, tmp_path)
     new = AgentKey(tmp_path, CONTRACT, "new")
