@@ -114,7 +114,7 @@ def test_clock_is_reported_moved_and_reset(stand):
     assert moved["offset_seconds"] == 2 * 86400
     assert dt.datetime.fromisoformat(moved["now"]) - dt.datetime.fromisoformat(before["now"]) >= dt.timedelta(days=2)
     assert moved["now"].endswith("Z")
-    for bad in (-1, "60", None, 10 ** 12):
+    for bad in (-(10 ** 12), "60", None, 10 ** 12, 1.5):
         assert refused(control(stand, "clock", {"offset_seconds": bad})) == (400, "VALIDATION_ERROR")
     control(stand, "reset")
     assert state(stand)["clock"]["offset_seconds"] == 0
@@ -163,6 +163,17 @@ def test_expired_certificate_is_unauthorized_everywhere(stand, tmp_path):
         assert refused(response) == (401, "UNAUTHORIZED")
         assert "истёк" in response.json()["error"]["message"]
     assert state(stand)["bindings"] == []
+
+
+def test_certificate_expired_by_the_real_clock_too_gets_401_not_a_failed_handshake(stand, tmp_path):
+    # Issued two days in the past, valid a minute: expired for the TLS layer as well as for the stand.
+    move_clock(stand, -dt.timedelta(days=2))
+    set_validity(stand, 1)
+    agent = activated_agent(stand, tmp_path)
+    assert certificate(agent.cert_path.read_text()).not_valid_after_utc < dt.datetime.now(dt.UTC)
+    move_clock(stand, dt.timedelta(0))
+    for response in (batch(stand, agent), renew(stand, agent, AgentKey(tmp_path, CONTRACT, "next"))):
+        assert refused(response) == (401, "UNAUTHORIZED")
 
 
 def test_listed_contract_shows_its_certificate_expiry(stand, tmp_path):
@@ -214,6 +225,20 @@ def test_renewal_replayed_by_request_id_and_racing_itself(stand, tmp_path):
     current = state(stand)
     assert current["executed"]["renew"] == 1 and current["replayed"]["renew"] == 3
     assert current["contracts"][0]["certificate"] == answers[0].json()["certificate"]
+
+
+def test_renewal_done_while_the_client_gave_up_is_given_again_by_request_id(stand, tmp_path):
+    agent = activated_agent(stand, tmp_path)
+    new = AgentKey(tmp_path, CONTRACT, "new")
+    request_id = new_id()
+    assert control(stand, "faults", {"endpoint": "renew", "kind": "delay_after", "seconds": 2}).status_code == 201
+    body = {"contract_number": CONTRACT["contract_number"], "csr": new.csr_pem}
+    with pytest.raises(requests.exceptions.Timeout):
+        post(stand, RENEW, body, request_id, cert=agent.cert, timeout=(5, 0.5))
+    issued = state(stand)["contracts"][0]
+    assert issued["key_fingerprint"] == new.fingerprint
+    again = renew(stand, agent, new, request_id=request_id)
+    assert again.status_code == 200 and again.json()["certificate"] == issued["certificate"]
 
 
 def test_old_certificate_works_for_seven_days_after_renewal(stand, tmp_path):
@@ -331,3 +356,21 @@ def test_rekeying_a_valid_certificate_leaves_the_old_one_the_grace(stand, tmp_pa
     move_clock(stand, GRACE + dt.timedelta(minutes=1))
     assert refused(batch(stand, agent, 1)) == (401, "UNAUTHORIZED")
     assert batch(stand, rekeyed, 1).status_code == 201
+
+
+@pytest.mark.parametrize("variant", ["other_key", "malformed"])
+def test_fault_certificate_answers_renewal_with_one_to_refuse_and_renews_nothing(stand, tmp_path, variant):
+    agent = activated_agent(stand, tmp_path)
+    fault = {"endpoint": "renew", "kind": "certificate", "variant": variant}
+    assert control(stand, "faults", fault).status_code == 201
+    new = AgentKey(tmp_path, CONTRACT, "new")
+    body = renew(stand, agent, new).json()
+    assert set(body) == {"status", "certificate", "ca_certificate", "not_after"} and body["status"] == "RENEWED"
+    if variant == "other_key":
+        assert spki_fingerprint(certificate(body["certificate"]).public_key()) != new.fingerprint
+    else:
+        with pytest.raises(ValueError):
+            certificate(body["certificate"])
+    assert state(stand)["contracts"][0]["key_fingerprint"] == agent.fingerprint
+    assert batch(stand, agent, 1).status_code == 201
+    assert control(stand, "faults", {"endpoint": "any", "kind": "certificate"}).status_code == 400

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_LATENCY_MS = 60_000  # the stand's --latency-ms and POST /control/latency
-MAX_CLOCK_OFFSET_SECONDS = 3650 * 86400  # POST /control/clock: ten years ahead at most
+# POST /control/clock: ten years either way; back, to issue certificates already expired by the real clock.
+MAX_CLOCK_OFFSET_SECONDS = 3650 * 86400
 
 
 def create_stoloto_app(stand: StolotoStand) -> Flask:
@@ -69,7 +70,7 @@ def install_request_hooks(app: Flask, stand: StolotoStand) -> None:
         if fault["kind"] == "drop":
             log.info("%s %s -> connection dropped (fault)", request.method, request.path)
         if fault["kind"] == "certificate":
-            return json_response(200, stand.backend.wrong_activation(fault["variant"]))
+            return json_response(200, stand.backend.wrong_certificate(endpoint, fault["variant"]))
         return apply_fault(fault, lambda: stand.running)
 
     @app.after_request
@@ -189,8 +190,8 @@ def add_control_routes(app: Flask, stand: StolotoStand) -> None:
             raise invalid("the 'drop' fault needs the werkzeug server (start the stand without --keep-alive)",
                           ["kind"])
         if fault["kind"] == "certificate":
-            if fault["endpoint"] != "activate":
-                raise invalid("the 'certificate' fault answers 'activate' only", ["endpoint"])
+            if fault["endpoint"] not in ("activate", "renew"):
+                raise invalid("the 'certificate' fault answers 'activate' or 'renew' only", ["endpoint"])
             fault["variant"] = data.get("variant", "other_key")
             if fault["variant"] not in CERTIFICATE_VARIANTS:
                 raise invalid(f"'variant' must be one of: {', '.join(CERTIFICATE_VARIANTS)}", ["variant"])
@@ -210,7 +211,7 @@ def add_control_routes(app: Flask, stand: StolotoStand) -> None:
 
     @app.post("/control/clock")
     def control_clock() -> Response:
-        seconds = int_field(read_json_object(), "offset_seconds", 0, MAX_CLOCK_OFFSET_SECONDS)
+        seconds = int_field(read_json_object(), "offset_seconds", -MAX_CLOCK_OFFSET_SECONDS, MAX_CLOCK_OFFSET_SECONDS)
         backend.clock.offset = dt.timedelta(seconds=seconds)
         return json_response(200, backend.clock_state())
 

@@ -37,7 +37,7 @@ ERROR_STATUSES = {
 API_ENDPOINTS = ("activate", "batches", "registration", "renew")
 # "delay_after": do the work (and store it for idempotency), then hold the answer back — the
 # window in which a client may die after Stoloto issued something but before it saved it.
-# "certificate" (activate only): 200 ACTIVATED with a certificate the client must refuse, one for
+# "certificate" (activate, renew): 200 ACTIVATED or RENEWED with a certificate the client must refuse, one for
 # another key ("other_key") or one that is not a certificate at all ("malformed").
 FAULT_KINDS = ("delay", "delay_after", "status", "garbage", "html502", "drop", "error", "certificate")
 CERTIFICATE_VARIANTS = ("other_key", "malformed")
@@ -198,8 +198,9 @@ class StolotoBackend:
             return 200, {"status": "ACTIVATED", "agent_id": contract["agent_id"],
                          "certificate": contract["certificate"], "ca_certificate": self.pki.ca_pem}
 
-    def wrong_activation(self, variant: str) -> dict:
-        """The "certificate" fault: a success body whose certificate is for a stranger's key, or unreadable."""
+    def wrong_certificate(self, endpoint: str, variant: str) -> dict:
+        """The "certificate" fault: a §1.1 or §1.4 success body whose certificate is for a stranger's key, or
+        unreadable; nothing is activated or renewed."""
         if variant == "other_key":
             stranger = ec.generate_private_key(ec.SECP256R1())
             csr = (x509.CertificateSigningRequestBuilder()
@@ -208,6 +209,10 @@ class StolotoBackend:
             certificate = cert_pem(self._sign(csr)).decode()
         else:
             certificate = MALFORMED_CERTIFICATE
+        if endpoint == "renew":
+            not_after = self.clock.now() + dt.timedelta(minutes=self.cert_validity_minutes)
+            return {"status": "RENEWED", "certificate": certificate, "ca_certificate": self.pki.ca_pem,
+                    "not_after": rfc3339(not_after)}
         return {"status": "ACTIVATED", "agent_id": "A-999999", "certificate": certificate,
                 "ca_certificate": self.pki.ca_pem}
 
