@@ -280,3 +280,20 @@ def test_the_job_finishes_a_renewal_whose_answer_was_lost_whenever_it_began(app,
         assert contract(contract_id).certificate_pem == stand_contract(stand, "ПОТЕРЯ-1")["certificate"]
         assert db.session.scalar(select(AuditEvent.details).where(
             AuditEvent.action == "Обновление сертификата завершено", AuditEvent.object_id == contract_id))
+
+
+def test_a_renewed_certificate_for_another_key_is_refused_and_the_current_one_stays(app, stand):
+    with app.app_context():
+        contract_id = activated_contract(stand, "ЧУЖОЙ-1")
+        before = contract(contract_id)
+        certificate, key = before.certificate_pem, before.private_key_encrypted
+        stand.fault("renew", "certificate", variant="other_key")
+        with pytest.raises(SisError) as refused:
+            certificates.renew(contract_id, "t")
+        assert refused.value.code == "CERTIFICATE_KEY_MISMATCH"
+        assert "Действующий сертификат остаётся в работе" in str(refused.value)
+        after = contract(contract_id)
+        assert (after.certificate_pem, after.private_key_encrypted) == (certificate, key)
+        assert after.certificate_state == "valid" and after.pending_private_key_encrypted is None
+        assert after.renewal_error.startswith("Столото выдал сертификат не на ключ этого договора.")
+        assert certificates.renew(contract_id, "t").renewed  # the next one is a new request, and succeeds
