@@ -126,7 +126,13 @@ def renew(contract_id: int, actor: str) -> Renewal:
         if error.code == EXPIRED:
             renewal_ended(contract_id, error)
         raise
-    outcome = stoloto_client(contract).renew_certificate(request_id, contract.number, contract.pending_csr_pem)
+    try:
+        client = stoloto_client(contract)  # the current certificate vouches for the new key
+    except errors.SisError as error:  # not configured, key unreadable: the renewal waits, its id kept
+        audit.record_refusal(actor, "contract", contract_id, ACTION_RENEW, error)
+        renewal_ended(contract_id, error)
+        raise
+    outcome = client.renew_certificate(request_id, contract.number, contract.pending_csr_pem)
     try:
         renewal = _finish_renewal(contract, request_id, outcome, actor)
     except errors.SisError as error:
