@@ -297,3 +297,14 @@ def test_a_renewed_certificate_for_another_key_is_refused_and_the_current_one_st
         assert after.certificate_state == "valid" and after.pending_private_key_encrypted is None
         assert after.renewal_error.startswith("Столото выдал сертификат не на ключ этого договора.")
         assert certificates.renew(contract_id, "t").renewed  # the next one is a new request, and succeeds
+
+
+def test_the_header_asks_for_ending_certificates_once_per_page(app, stand, web):
+    from tests.integration.test_cash_register_list import statements_run
+    stand.post("/control/certificate-validity", {"minutes": 3 * DAY_MINUTES})
+    with app.app_context():
+        activated_contract(stand, "ЗАПРОС-1")
+    viewer = web("viewer")
+    response, statements = statements_run(app, lambda: viewer.get("/stores/"))
+    assert 'data-testid="certificate-banner"' in response.get_data(as_text=True)
+    assert sum("certificate_not_after <" in statement for statement in statements) == 1
