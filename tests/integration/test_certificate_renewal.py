@@ -308,3 +308,19 @@ def test_the_header_asks_for_ending_certificates_once_per_page(app, stand, web):
     response, statements = statements_run(app, lambda: viewer.get("/stores/"))
     assert 'data-testid="certificate-banner"' in response.get_data(as_text=True)
     assert sum("certificate_not_after <" in statement for statement in statements) == 1
+
+
+def test_the_upgrade_reads_the_end_of_certificates_stored_before_it(app, stand, web):
+    from cryptography import x509
+    from flask_migrate import downgrade, upgrade
+    with app.app_context():
+        contract_id = activated_contract(stand, "ДО-0016")
+        not_after = x509.load_pem_x509_certificate(contract(contract_id).certificate_pem.encode()) \
+            .not_valid_after_utc.replace(tzinfo=None)
+        db.session.remove()
+        downgrade(revision="0015")
+        upgrade()
+        migrated = contract(contract_id)
+        assert (migrated.certificate_not_after, migrated.certificate_state) == (not_after, "valid")
+        db.session.remove()
+    assert "осталось 364 дня" in page(web("viewer"), "/contracts/")
