@@ -2,7 +2,7 @@
 from pathlib import Path
 
 import flask_admin
-from flask import current_app, send_from_directory
+from flask import current_app, g, send_from_directory
 from flask_admin import Admin, babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
@@ -11,6 +11,7 @@ from stoloto import clock, plural, settings as stoloto_settings
 from stoloto.audit import result_label
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
+from stoloto.services import certificates
 from stoloto.web_security import csp_nonce
 
 from .audit import AuditView
@@ -51,6 +52,13 @@ def _favicon():
     return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml")
 
 
+def certificate_attention():
+    """services/certificates.needing_attention, asked once per page."""
+    if "sis_certificate_attention" not in g:
+        g.sis_certificate_attention = certificates.needing_attention()
+    return g.sis_certificate_attention
+
+
 def register_admin(app) -> Admin:
     _use_our_wording()
     app.add_url_rule("/favicon.ico", "favicon", _favicon)
@@ -60,6 +68,8 @@ def register_admin(app) -> Admin:
     app.add_template_global(clock.label, "zone_label")
     # sis_base.html warns on every page while no Stoloto URL is set (the setting, or STOLOTO_URL).
     app.add_template_global(stoloto_settings.stoloto_configured, "stoloto_configured")
+    # sis_base.html names on every page the contracts whose certificate ends soon or has ended.
+    app.add_template_global(certificate_attention, "certificate_attention")
     _reach_flask_admins_own_templates(app)
     app.before_request(refuse_unstorable_text)
     app.before_request(send_to_password_change)

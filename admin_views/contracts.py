@@ -14,11 +14,12 @@ from wtforms import StringField, TextAreaField
 
 from jobs import scheduler
 from stoloto import appendix, clock, crypto
+from stoloto.certificate_lifecycle import CertificateState
 from stoloto.errors import SisError
 from stoloto.extensions import db
-from stoloto.lifecycle import STATUS_LABELS, ActivationStep, ContractStatus, activation_step, status_label
+from stoloto.lifecycle import STATUS_LABELS, ActivationStep, ContractStatus, status_label
 from stoloto.models import AuditEvent, Contract, TerminalBatch
-from stoloto.services import activation, contracts, terminals
+from stoloto.services import activation, certificates, contracts, terminals
 from stoloto.services.contracts import ContractInput
 
 from .export import ExportMixin
@@ -67,6 +68,10 @@ def waiting_notice() -> str:
 
 def _status_formatter(view, context, model, name):
     # The cell updates itself (static/progress.js) while the contract waits for its terminal numbers.
+    if model.certificate_state == CertificateState.REKEYING.value:
+        return Markup('<span id="contract-status-{}" data-sis-live>{}<small class="d-block text-danger" '
+                      'data-testid="rekeying">{}</small></span>').format(
+            model.id, status_label(model.status), CertificateState.REKEYING.label)
     if not contracts.waiting_for_terminals(model):
         return Markup('<span id="contract-status-{}" data-sis-live>{}</span>').format(
             model.id, status_label(model.status))
@@ -75,6 +80,17 @@ def _status_formatter(view, context, model, name):
         '<small class="d-block text-muted" data-testid="terminals-request" data-sis-notice>{notice}</small></span>'
     ).format(id=model.id, url=view.get_url(".progress_view", id=model.id), label=status_label(model.status),
              notice=waiting_notice())
+
+
+def _certificate_formatter(view, context, model, name):
+    """«Сертификат до»: the end date and the days left, coloured as the header warns."""
+    shown = certificates.validity_of(model)
+    if shown is None:
+        return ""
+    return Markup('<span class="text-nowrap text-{level}" data-testid="certificate-until" title="{title}">'
+                  '{date}<small class="d-block">{left}</small></span>').format(
+        level=shown.level, date=local_time(shown.not_after, "%d.%m.%Y"), left=shown.left,
+        title=shown.state.label)
 
 
 def _fingerprint_formatter(view, context, model, name):
@@ -109,7 +125,8 @@ class ContractView(ExportMixin, SecureModelView):
     edit_template = "admin/contracts/edit.html"
     can_view_details = True
     form = ContractForm
-    column_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "updated_at")
+    column_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "certificate_not_after",
+                   "updated_at")
     column_details_list = ("number", "contract_date", "agent_inn", "agent_name", "comment", "status",
                            "key_algorithm", "public_key_fingerprint", "csr_pem", "appendix_generated_at",
                            "created_at", "updated_at")
@@ -119,14 +136,17 @@ class ContractView(ExportMixin, SecureModelView):
         "status": "Статус", "created_at": in_zone("Создан"), "updated_at": in_zone("Изменён"),
         "key_algorithm": "Алгоритм ключа", "public_key_fingerprint": "Отпечаток открытого ключа (SHA-256)",
         "csr_pem": "Запрос на сертификат", "appendix_generated_at": in_zone("Приложение №5 сформировано"),
+        "certificate_not_after": "Сертификат до",
     }
     column_filters = [FilterEqual(Contract.status, "Статус",
                                   options=[(status.value, label) for status, label in STATUS_LABELS.items()])]
     column_searchable_list = ("number", "agent_inn", "agent_name")
-    column_sortable_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "updated_at")
+    column_sortable_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "certificate_not_after",
+                            "updated_at")
     column_default_sort = ("id", True)
     column_formatters = {
         "status": _status_formatter, "contract_date": date_formatter, "updated_at": datetime_formatter,
+        "certificate_not_after": _certificate_formatter,
     }
     column_formatters_export = {"status": lambda view, context, model, name: status_label(model.status)}
     column_formatters_detail = dict(column_formatters, created_at=datetime_formatter,
@@ -199,7 +219,10 @@ class ContractView(ExportMixin, SecureModelView):
         except SisError as error:
             show_error(error)
             return redirect(self._return_url())
-        if step is ActivationStep.ACTIVATE:
+        if step is ActivationStep.ACTIVATE_NEW_KEY:
+            flash(f"Столото выдал сертификат на новый ключ договора № {contract.number}: договор снова работает "
+                  "со Столото. Номера терминалов и кассы договора сохранены.", "success")
+        elif step is ActivationStep.ACTIVATE:
             flash(f"Договор № {contract.number} активирован в Столото и переведён в статус "
                   f"«{status_label(contract.status)}». Номера терминалов будут получены автоматически.", "success")
         else:
@@ -209,6 +232,37 @@ class ContractView(ExportMixin, SecureModelView):
                 "подпишите его и передайте представителю Столото."
             ).format(number=contract.number, status=status_label(contract.status),
                      link=self.get_url(".appendix_view", id=contract.id)), "success")
+        return redirect(self._return_url())
+
+    @expose("/renew-certificate/", methods=("POST",))
+    def renew_certificate_view(self):
+        """«Обновить сертификат»: a new key and certificate from Stoloto (§1.4) while the current one is valid."""
+        require_can_act()
+        try:
+            renewal = certificates.renew(requested_id(request.form, "Договор"), actor())
+        except SisError as error:
+            show_error(error)
+            return redirect(self._return_url())
+        shown = certificates.validity_of(renewal.contract)
+        flash(f"Сертификат договора № {renewal.contract.number} обновлён: новый сертификат действует "
+              f"{shown.until if shown else ''}. Прежний ключ удаляется после первого обращения к Столото с новым.",
+              "success")
+        return redirect(self._return_url())
+
+    @expose("/rekey/", methods=("POST",))
+    def rekey_view(self):
+        """«Перевыпустить ключ»: after an expiry, a new key and «Приложение №5» (a re-keying)."""
+        require_can_act()
+        try:
+            contract = certificates.rekey(requested_id(request.form, "Договор"), actor())
+        except SisError as error:
+            show_error(error)
+            return redirect(self._return_url())
+        flash(Markup(
+            "Для договора № {number} сформированы новый ключ СИ, запрос на сертификат и «Приложение №5» "
+            "(перевыпуск ключа). <a href=\"{link}\" class=\"alert-link\">Скачайте «Приложение №5»</a>, подпишите "
+            "его и передайте в Столото; когда Столото зарегистрирует ключ, нажмите «Активировать договор»."
+        ).format(number=contract.number, link=self.get_url(".appendix_view", id=contract.id)), "success")
         return redirect(self._return_url())
 
     @expose("/request-terminals/", methods=("POST",))
@@ -244,13 +298,16 @@ class ContractView(ExportMixin, SecureModelView):
 
     def render(self, template, **kwargs):
         # The row actions ask the service's rules, not lists of statuses of their own.
-        kwargs["activation_step"] = activation_step
+        kwargs["activation_step"] = activation.next_step
+        kwargs["certificate_action"] = certificates.offered_action
         kwargs["waiting_for_terminals"] = contracts.waiting_for_terminals
         if template == self.edit_template and "model" in kwargs:
             kwargs["locked_fields"] = contracts.locked_fields(kwargs["model"].status)
         if template == self.details_template and "model" in kwargs:
             model = kwargs["model"]
             kwargs["certificate"] = certificate_summary(model.certificate_pem)
+            kwargs["validity"] = certificates.validity_of(model)
+            kwargs["new_key_fingerprint"] = certificates.pending_fingerprint(model)
             kwargs["pool"] = terminals.pool_counts(model.id)
             kwargs["batches"] = db.session.scalars(
                 select(TerminalBatch).where(TerminalBatch.contract_id == model.id)

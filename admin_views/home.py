@@ -1,6 +1,7 @@
 """The "Обзор" home page: contracts by status, stores without a contract, registers by state, free terminals,
-the latest errors with links to what they are about; charts of registrations, of each contract's pool with its
-forecast and of the calls to Stoloto; when the background jobs ran and run next, and which process runs them."""
+the contracts' certificates and days left, the latest errors with links to what they are about; charts of
+registrations, of each contract's pool with its forecast and of the calls to Stoloto; when the background jobs ran
+and run next, and which process runs them."""
 from flask_admin import AdminIndexView, expose
 from sqlalchemy import func, select
 
@@ -10,7 +11,7 @@ from stoloto.extensions import db
 from stoloto.lifecycle import STATUS_LABELS
 from stoloto.models import AuditEvent, CashRegister, Contract, Store
 from stoloto.register_lifecycle import STATE_LABELS
-from stoloto.services import forecast, overview
+from stoloto.services import certificates, forecast, overview
 
 from . import charts
 from .formatters import local_time
@@ -38,6 +39,7 @@ class HomeView(LoginRequired, AdminIndexView):
             registers_total=sum(registers.values()),
             stores_total=db.session.scalar(select(func.count()).select_from(Store)),
             stores_unbound=db.session.scalar(select(func.count()).select_from(Store).where(Store.contract_id.is_(None))),
+            certificates=certificates.by_end(),
             recent_errors=recent_errors,
             error_objects=object_links(recent_errors),
             registrations_chart=registrations_chart(),

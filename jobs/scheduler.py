@@ -19,13 +19,14 @@ from stoloto.models import SchedulerLease
 
 from . import lease
 from .alerts import check_alerts
+from .certificates import renew_certificates
 from .registers import finish_pending_registrations
 from .stores import import_stores_from_set
 from .terminals import fetch_terminal_batches
 
 log = logging.getLogger(__name__)
 LEASE = "jobs"
-JOBS = (fetch_terminal_batches, finish_pending_registrations, import_stores_from_set, check_alerts)
+JOBS = (fetch_terminal_batches, finish_pending_registrations, renew_certificates, import_stores_from_set, check_alerts)
 TICK_SECONDS = 5  # how often every process renews or tries the lease; the interval setting decides the runs
 
 

@@ -12,6 +12,10 @@ TITLE = "Приложение №5"
 CONTRACT_KIND = "на оказание услуг по распространению лотерей"
 SUBJECT = "Параметры доступа сервера интеграции агента к процессингу Столото"
 AUTHOR = "СИ Столото"
+REKEYING = "Перевыпуск ключа"
+REKEYING_REQUEST = ("Сертификат СИ по договору истёк. Агент просит зарегистрировать указанный ниже новый открытый "
+                    "ключ взамен прежнего и выдать сертификат по приложенному запросу; договор, номера терминалов и "
+                    "их привязки к кассам остаются прежними.")
 # A4 with the margins of Russian office papers (ГОСТ Р 7.0.97): 30 mm left for binding, 15 right, 20 top and bottom.
 PAGE_WIDTH, PAGE_HEIGHT = Mm(210), Mm(297)
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = Mm(30), Mm(15), Mm(20), Mm(20)
@@ -32,6 +36,8 @@ class AppendixData:
     csr_subject: str
     csr_pem: str
     generated_at: datetime  # aware, in the users' zone: «Дата формирования» is their date
+    # A new key for a contract already activated whose certificate has expired (docs/protocols.md §1.4).
+    rekeying: bool = False
 
 
 def contract_reference(data: AppendixData) -> str:
@@ -57,11 +63,16 @@ def build_appendix(data: AppendixData) -> bytes:
     run.font.size = Pt(13)
     subtitle = document.add_paragraph(contract_reference(data))
     subtitle.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    if data.rekeying:
+        marked = document.add_paragraph()
+        marked.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        marked.add_run(REKEYING).bold = True
 
     document.add_paragraph(
         "Параметры доступа сервера интеграции (СИ) агента к процессингу Столото. "
-        "Агент просит зарегистрировать указанный ниже открытый ключ и выдать сертификат "
-        "по приложенному запросу.")
+        + (REKEYING_REQUEST if data.rekeying else
+           "Агент просит зарегистрировать указанный ниже открытый ключ и выдать сертификат "
+           "по приложенному запросу."))
 
     rows = [
         ("Номер договора", data.contract_number),
@@ -123,7 +134,7 @@ def _set_page(document) -> None:
 def _set_properties(document, data: AppendixData) -> None:
     """Every core property of our own: python-docx's template says «python-docx» and dates from 2013."""
     properties = document.core_properties
-    properties.title = f"{TITLE} {contract_reference(data)}"
+    properties.title = f"{TITLE} {contract_reference(data)}" + (f" ({REKEYING.lower()})" if data.rekeying else "")
     properties.subject = SUBJECT
     properties.author = properties.last_modified_by = AUTHOR
     properties.comments = properties.keywords = properties.category = ""

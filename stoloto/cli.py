@@ -15,6 +15,7 @@ from .services import users
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(terminals_group)
+    app.cli.add_command(certificates_group)
     app.cli.add_command(registers_group)
     app.cli.add_command(stores_group)
     app.cli.add_command(keys_group)
@@ -104,6 +105,29 @@ def fetch_terminals_command() -> None:
     from .services import terminals
     report = terminals.fetch_due_batches(actor="cli")
     click.echo(f"Пакеты терминалов: {report}")
+    if report.errors:
+        sys.exit(1)
+
+
+@click.group("certificates", cls=AppGroup, help="Сертификаты договоров, выданные Столото.")
+def certificates_group() -> None:
+    pass
+
+
+@certificates_group.command("renew", help="Один раз обновить сертификаты, которым пора обновиться, как фоновое "
+                                          "задание, или сертификат одного договора (--contract НОМЕР).")
+@click.option("--contract", "number", help="Номер договора: обновить его сертификат сейчас.")
+def renew_certificates_command(number: str | None) -> None:
+    from .services import certificates
+    if number is not None:
+        with _refusal_as_error():
+            renewal = certificates.renew_by_number(number, actor="cli")
+        click.echo(f"Сертификат договора № {renewal.contract.number} обновлён.")
+        return
+    report = certificates.renew_due(actor="cli")
+    click.echo(f"Обновлено сертификатов: {len(report.renewed)}.")
+    for contract_number, error in report.errors.items():
+        click.echo(f"  {contract_number}: {error}")
     if report.errors:
         sys.exit(1)
 

@@ -99,6 +99,12 @@ def build_csr(key: ec.EllipticCurvePrivateKey, contract_number: str, agent_inn: 
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def build_csr_for_subject(key: ec.EllipticCurvePrivateKey, subject: x509.Name) -> str:
+    """A request for a new key with an existing certificate's subject, as renewal (§1.4) asks."""
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def public_key_fingerprint(public_key) -> str:
     """SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex."""
     der = public_key.public_bytes(serialization.Encoding.DER,

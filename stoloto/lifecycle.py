@@ -46,6 +46,8 @@ DELETABLE = {ContractStatus.DRAFT, ContractStatus.CREATED}
 class ActivationStep(str, Enum):
     PREPARE = "prepare"    # key, certificate request, «Приложение №5»: "Создан" → "Ожидание активации"
     ACTIVATE = "activate"  # the request to Stoloto: "Ожидание активации" → "Ожидание терминалов"
+    # After «Перевыпустить ключ» (certificate_lifecycle): the request with the new key, the status unchanged.
+    ACTIVATE_NEW_KEY = "activate_new_key"
 
 
 # What «Активировать договор» does in each status. A draft would be prepared, and is refused until it is

@@ -8,7 +8,6 @@ import time
 from datetime import UTC
 from functools import wraps
 
-from cryptography import x509
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -169,7 +168,7 @@ class DatabaseCollector:
     def _families(self):
         now = utcnow()
         contracts = db.session.execute(select(Contract.id, Contract.number, Contract.status,
-                                              Contract.certificate_pem)).all()
+                                              Contract.certificate_not_after)).all()
         names = {row.id: row.number or f"#{row.id}" for row in contracts}
 
         by_status = GaugeMetricFamily("sis_contracts", "Договоры по статусу", labels=["status"])
@@ -184,12 +183,8 @@ class DatabaseCollector:
                                    "Сколько секунд осталось до конца действия сертификата договора",
                                    labels=["contract"])
         for row in contracts:
-            if row.certificate_pem:
-                try:
-                    not_after = x509.load_pem_x509_certificate(row.certificate_pem.encode()).not_valid_after_utc
-                except ValueError:
-                    continue  # activation refuses such a certificate; nothing to count down
-                expiry.add_metric([names[row.id]], not_after.timestamp() - _timestamp(now))
+            if row.certificate_not_after is not None:  # kept with the certificate: no PEM parsed per scrape
+                expiry.add_metric([names[row.id]], _timestamp(row.certificate_not_after) - _timestamp(now))
         yield expiry
 
         terminals = GaugeMetricFamily("sis_terminals", "Номера терминалов договора по статусу",

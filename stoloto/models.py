@@ -111,6 +111,22 @@ class Contract(db.Model):
     ca_certificate_pem: Mapped[str | None] = mapped_column(db.Text)
     activated_at: Mapped[datetime | None]
 
+    # The certificate's end, read from certificate_pem when it is stored: every page's header finds the
+    # contracts whose certificate ends soon with one indexed query.
+    certificate_not_after: Mapped[datetime | None] = mapped_column(index=True)
+    certificate_state: Mapped[str | None] = mapped_column(db.String(16))  # certificate_lifecycle.CertificateState
+    # The key waiting for its certificate: by renewal (§1.4) or, after an expiry, by re-keying (a new
+    # «Приложение №5», then §1.1); sealed as the current key is. The request id is committed before the call.
+    pending_private_key_encrypted: Mapped[bytes | None] = mapped_column(db.LargeBinary)
+    pending_csr_pem: Mapped[str | None] = mapped_column(db.Text)
+    renewal_request_id: Mapped[str | None] = mapped_column(db.String(36))
+    # The last refused or failed renewal: shown on the contract's page; the job waits a while before trying again.
+    renewal_error: Mapped[str | None] = mapped_column(db.Text)
+    renewal_failed_at: Mapped[datetime | None]
+    # The key and certificate before the last renewal, kept until the new certificate has worked once.
+    previous_private_key_encrypted: Mapped[bytes | None] = mapped_column(db.LargeBinary)
+    previous_certificate_pem: Mapped[str | None] = mapped_column(db.Text)
+
     @property
     def has_appendix(self) -> bool:
         return self.appendix_generated_at is not None

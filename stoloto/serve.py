@@ -4,13 +4,16 @@ import os
 
 from .config import instance_path
 
+MAX_DEMO_CERT_MINUTES = 365 * 24 * 60
+
 
 def start_stands(stoloto_port: int, set_port: int) -> list[str]:
     """Starts a stand for every outside service without a URL and points SIS at it via the environment."""
     started = []
     if not os.environ.get("STOLOTO_URL"):
         from .stands.stoloto_stand import StolotoStand
-        stand = StolotoStand(instance_path() / "stands" / "stoloto", port=stoloto_port).start()
+        stand = StolotoStand(instance_path() / "stands" / "stoloto", port=stoloto_port,
+                             **_certificate_validity()).start()
         os.environ.update(STOLOTO_URL=stand.url, STOLOTO_CA_BUNDLE=stand.ca_path,
                           SIS_STOLOTO_STAND_URL=stand.url, SIS_STOLOTO_STAND_CA=stand.ca_path)
         started.append(f"тестовый стенд Столото: {stand.url} (CA {stand.ca_path})")
@@ -20,6 +23,18 @@ def start_stands(stoloto_port: int, set_port: int) -> list[str]:
         os.environ.update(SET_CENTRUM_URL=set_stand.url, SIS_SET_STAND_URL=set_stand.url)
         started.append(f"тестовый стенд SET Centrum: {set_stand.url}")
     return started
+
+
+def _certificate_validity() -> dict:
+    """SIS_DEMO_CERT_MINUTES: the stand issues certificates valid this many minutes, so that the demo shows a
+    renewal (the job renews at half-life) within a minute or two; unset, a year as Stoloto does."""
+    text = os.environ.get("SIS_DEMO_CERT_MINUTES", "").strip()
+    if not text:
+        return {}
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DEMO_CERT_MINUTES:
+        raise SystemExit(f"Переменная окружения SIS_DEMO_CERT_MINUTES: укажите целое число минут от 1 до "
+                         f"{MAX_DEMO_CERT_MINUTES}.")
+    return {"cert_validity_minutes": int(text)}
 
 
 def main() -> None:

@@ -107,6 +107,7 @@ TLS_NONE, TLS_STARTTLS, TLS_SSL = "none", "starttls", "ssl"
 TLS_CHOICES = ((TLS_STARTTLS, "STARTTLS (обычно порт 587)"), (TLS_SSL, "SSL/TLS (обычно порт 465)"),
                (TLS_NONE, "Без шифрования (обычно порт 25)"))
 ALERTS = "Уведомления"
+CERTIFICATE_RENEW_DAYS = "certificates.renew_days"
 
 
 def _token(value: str) -> str | None:
@@ -138,6 +139,9 @@ DEFINITIONS = [
                "0 — не загружать по расписанию. Загружаются только новые магазины, как кнопкой "
                "«Загрузка списка магазинов»; итог каждой загрузки записывается в «Журнал».",
                check=_between(0, 720)),
+    Definition(CERTIFICATE_RENEW_DAYS, "Обновлять сертификат за N дней", int, 30,
+               "Фоновое задание обновляет сертификат договора в Столото, когда до конца его действия остаётся "
+               "меньше стольких дней (и меньше половины срока сертификата).", check=_between(1, 365)),
     Definition(CASH_API_TOKEN, "Токен API регистрации касс", str, "",
                "Кассы передают его в заголовке «Authorization: Bearer <токен>».", check=_token, secret=True),
     Definition(SMTP_HOST, "Почтовый сервер (SMTP)", str, "",

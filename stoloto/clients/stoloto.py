@@ -1,4 +1,5 @@
-"""Client of Stoloto's agent services (docs/protocols.md §1): activation, terminal batches, registration."""
+"""Client of Stoloto's agent services (docs/protocols.md §1): activation, terminal batches, registration,
+certificate renewal."""
 import logging
 import os
 import ssl
@@ -93,6 +94,11 @@ class StolotoClient:
         self.timeout = (connect_timeout, read_timeout)
         self._hold_off_until = 0.0  # see should_hold_off()
         self._hold_off_lock = threading.Lock()
+        # Called once, after the first call Stoloto accepted (the gateway retires a renewed contract's old key).
+        self.after_first_success = None
+        # A renewed contract's client with the certificate before it: asked when Stoloto answers 401 to the
+        # new one, since the old certificate stays valid for a while after a renewal (§1.4).
+        self.fallback: StolotoClient | None = None
         # Safe to repeat: every POST carries an X-Request-Id that Stoloto deduplicates.
         # Only connection set-up failures are retried here; a slow answer is the caller's to retry.
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
@@ -111,6 +117,16 @@ class StolotoClient:
         outcome = self._post("activation", "/api/v1/contracts/activate", request_id, {
             "contract_number": contract_number, "contract_date": contract_date,
             "agent_inn": agent_inn, "csr": csr_pem})
+        if outcome.ok and not all(isinstance(outcome.data.get(k), str) and outcome.data.get(k)
+                                  for k in ("certificate", "ca_certificate")):
+            return _bad_response(outcome.status, "в ответе нет сертификата")
+        return outcome
+
+    @stoloto_call("renew")
+    def renew_certificate(self, request_id: str, contract_number: str, csr_pem: str) -> Outcome:
+        """§1.4: a certificate for a new key, asked for with the current certificate (mutual TLS)."""
+        outcome = self._post("renewal", "/api/v1/certificates/renew", request_id, {
+            "contract_number": contract_number, "csr": csr_pem})
         if outcome.ok and not all(isinstance(outcome.data.get(k), str) and outcome.data.get(k)
                                   for k in ("certificate", "ca_certificate")):
             return _bad_response(outcome.status, "в ответе нет сертификата")
@@ -156,8 +172,16 @@ class StolotoClient:
         started = time.perf_counter()
         outcome = self._send(path, request_id, body)
         _log_call(path, request_id, body.get("contract_number"), outcome, time.perf_counter() - started)
+        if outcome.status == 401 and self.fallback is not None:
+            log.warning("Stoloto refused the renewed certificate on %s: the previous one is tried", path)
+            return self.fallback._post(endpoint, path, request_id, body)
         with self._hold_off_lock:
             self._hold_off_until = 0.0 if outcome.answered else _clock() + HOLD_OFF_SECONDS
+            first_success = None
+            if outcome.ok:
+                first_success, self.after_first_success = self.after_first_success, None
+        if first_success is not None:
+            first_success()
         if self.observer is not None:
             self.observer(endpoint, outcome)
         return outcome

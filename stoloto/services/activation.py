@@ -1,22 +1,32 @@
 """"Активация": activating a contract at Stoloto (docs/protocols.md §1.1) with its CSR."""
 import uuid
 
-from cryptography import x509
-
-from .. import audit, clock, crypto, errors, stats
+from .. import audit, crypto, errors, stats
+from ..certificate_lifecycle import CertificateState
 from ..extensions import db
 from ..lifecycle import ActivationStep, ContractStatus, activation_step, status_label, transition
 from ..models import Contract, utcnow
+from . import certificates
 from .contracts import ACTION_PREPARE, get_contract, prepare_activation
 from .gateway import outcome_error, stoloto_client
 
 ACTION = "Активация"
 
 
+def next_step(contract: Contract) -> ActivationStep | None:
+    """What «Активировать договор» does for the contract: after «Перевыпустить ключ», the activation with the
+    new key; otherwise the step lifecycle.ACTIVATION_STEPS gives its status."""
+    if contract.certificate_state == CertificateState.REKEYING.value:
+        return ActivationStep.ACTIVATE_NEW_KEY
+    return activation_step(contract.status)
+
+
 def take_next_step(contract_id: int, actor: str) -> tuple[Contract, ActivationStep]:
-    """«Активировать договор»: the step lifecycle.ACTIVATION_STEPS gives the contract's status, and which it was."""
+    """«Активировать договор»: the step that fits the contract (next_step), and which it was."""
     contract = get_contract(contract_id)
-    step = activation_step(contract.status)
+    step = next_step(contract)
+    if step is ActivationStep.ACTIVATE_NEW_KEY:
+        return certificates.activate_new_key(contract_id, actor), step
     if step is None:
         error = errors.action_not_allowed(ACTION_PREPARE, status_label(contract.status))
         audit.record_now(actor, "contract", contract_id, ACTION_PREPARE, "error", str(error))
@@ -51,31 +61,20 @@ def activate(contract_id: int, actor: str) -> Contract:
             if outcome.code == "CONTRACT_NOT_FOUND":
                 raise _not_found(contract, outcome)
             raise outcome_error(outcome, "активации договора")
-        certificate = _checked_certificate(contract, outcome.data["certificate"], outcome.data["ca_certificate"])
-        contract.certificate_pem = outcome.data["certificate"]
-        contract.ca_certificate_pem = outcome.data["ca_certificate"]
+        certificate = certificates.checked_certificate(outcome.data["certificate"], outcome.data["ca_certificate"],
+                                                       contract.public_key_fingerprint, _failure)
+        certificates.record_certificate(contract, certificate, outcome.data["certificate"],
+                                        outcome.data["ca_certificate"])
         contract.agent_id = str(outcome.data.get("agent_id") or "") or None
         contract.activated_at = utcnow()
         transition(contract, ContractStatus.AWAITING_TERMINALS, actor,
                    details=f"сертификат {crypto.describe_subject(certificate.subject)}, "
-                           f"действует до {clock.local(certificate.not_valid_after_utc):%d.%m.%Y %H:%M} "
-                           f"({clock.label()})")
+                           f"{certificates.ends_at(certificate)}")
         db.session.commit()
     except errors.SisError as error:
         audit.record_refusal(actor, "contract", contract_id, ACTION, error)
         raise
     return contract
-
-
-def _checked_certificate(contract: Contract, pem: str, ca_pem: str) -> x509.Certificate:
-    try:
-        certificate = x509.load_pem_x509_certificate(pem.encode())
-        x509.load_pem_x509_certificate(ca_pem.encode())
-    except ValueError:
-        raise _failure("BAD_CERTIFICATE", "Столото вернул нечитаемый сертификат.") from None
-    if crypto.public_key_fingerprint(certificate.public_key()) != contract.public_key_fingerprint:
-        raise _failure("CERTIFICATE_KEY_MISMATCH", "Столото выдал сертификат не на ключ этого договора.")
-    return certificate
 
 
 def _failure(code: str, message: str) -> errors.SisError:

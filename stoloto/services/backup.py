@@ -306,11 +306,14 @@ def _restore_postgresql(dump: Path) -> None:
 
 def _open_private_keys(keks: list[bytes]) -> int:
     """Opens every contract's private key with the restored key: a copy whose keys do not open is no copy."""
-    rows = db.session.execute(select(Contract.id, Contract.number, Contract.private_key_encrypted)
+    rows = db.session.execute(select(Contract.id, Contract.number, Contract.private_key_encrypted,
+                                     Contract.pending_private_key_encrypted, Contract.previous_private_key_encrypted)
                               .where(Contract.private_key_encrypted.is_not(None))).all()
-    for contract_id, number, blob in rows:
+    for contract_id, number, *blobs in rows:
         try:
-            crypto.unseal(bytes(blob), keks, gateway.key_context(contract_id))
+            for blob in blobs:
+                if blob is not None:
+                    crypto.unseal(bytes(blob), keks, gateway.key_context(contract_id))
         except (InvalidTag, ValueError):
             raise SisError("KEY_UNREADABLE", f"База восстановлена, но закрытый ключ договора № {number} "
                            "не расшифровывается ключом шифрования из копии.",

@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .. import audit, crypto, errors
+from ..certificate_lifecycle import CertificateState
 from ..extensions import db
 from ..lifecycle import ContractStatus
 from ..models import Contract
@@ -99,16 +100,25 @@ def _side(contract: Contract, listed: dict[str, dict], keys: set[str]) -> StandS
         return StandSide(registered=False)
     ours = {"contract_number": contract.number, "contract_date": contract.contract_date.isoformat(),
             "agent_inn": contract.agent_inn}
-    fingerprint = contract.public_key_fingerprint
+    fingerprint = key_to_register(contract)
     stand_key = at_stand.get("key_fingerprint")
+    rekeying = contract.certificate_state == CertificateState.REKEYING.value
     return StandSide(
         registered=True,
         mismatched=tuple(FIELD_LABELS[name] for name, value in ours.items() if at_stand.get(name) != value),
         key_confirmed=bool(fingerprint) and fingerprint in keys,
         activated=bool(at_stand.get("activated")),
-        activated_with_other_key=bool(stand_key and fingerprint and stand_key != fingerprint),
+        # After «Перевыпустить ключ» the stand holds the old key until it activates the new one.
+        activated_with_other_key=bool(stand_key and fingerprint and stand_key != fingerprint and not rekeying),
         terminals_issued=at_stand["terminals_issued"],
     )
+
+
+def key_to_register(contract: Contract) -> str | None:
+    """The key Stoloto's operator registers from «Приложение №5»: after «Перевыпустить ключ» the new one."""
+    if contract.certificate_state == CertificateState.REKEYING.value:
+        return crypto.public_key_fingerprint(crypto.load_csr(contract.pending_csr_pem).public_key())
+    return contract.public_key_fingerprint
 
 
 def next_actions(contract: Contract, side: StandSide | None) -> tuple[StandAction, ...]:
@@ -120,7 +130,7 @@ def next_actions(contract: Contract, side: StandSide | None) -> tuple[StandActio
     actions = []
     if side.mismatched and not side.activated:
         actions.append(UPDATE)
-    if contract.public_key_fingerprint and not side.key_confirmed and not side.activated_with_other_key:
+    if key_to_register(contract) and not side.key_confirmed and not side.activated_with_other_key:
         actions.append(CONFIRM)
     return tuple(actions)
 
@@ -142,6 +152,8 @@ def next_step(contract: Contract, side: StandSide | None) -> str:
                 "в Столото.")
     if not side.key_confirmed:
         return "Подтвердите ключ: так оператор Столото регистрирует ключ из «Приложения №5»."
+    if contract.certificate_state == CertificateState.REKEYING.value:
+        return "Новый ключ подтверждён: нажмите «Активировать договор» в «Договорах»."
     if contract.status in (ContractStatus.CREATED.value, ContractStatus.AWAITING_ACTIVATION.value):
         return "Ключ подтверждён: нажмите «Активировать договор» в «Договорах»."
     if contract.status == ContractStatus.AWAITING_TERMINALS.value:
@@ -171,8 +183,7 @@ def overview() -> tuple[list[StandRow], errors.SisError | None]:
     rows = []
     for contract in listed:
         side = None if problem else _side(contract, stand_contracts, keys)
-        fingerprint = crypto.format_fingerprint(contract.public_key_fingerprint) \
-            if contract.public_key_fingerprint else ""
+        fingerprint = crypto.format_fingerprint(key_to_register(contract)) if key_to_register(contract) else ""
         rows.append(StandRow(contract, fingerprint, side, next_actions(contract, side), next_step(contract, side)))
     return rows, problem
 
@@ -205,7 +216,7 @@ def perform(contract: Contract, what, actor: str) -> str:
         raise errors.SisError("STAND_ACTION_NOT_POSSIBLE", f"Действие «{action.title}» для договора "
                               f"№ {contract.number} сейчас невозможно: {_why_not(action, contract, side)}")
     if action is CONFIRM:
-        _call("POST", "/control/keys/confirm", {"fingerprint": contract.public_key_fingerprint})
+        _call("POST", "/control/keys/confirm", {"fingerprint": key_to_register(contract)})
         audit.record(actor, "contract", contract.id, "Тестовый стенд: ключ подтверждён")
     else:
         _call("POST", "/control/contracts", {"contract_number": contract.number,

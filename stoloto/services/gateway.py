@@ -1,17 +1,23 @@
 """The services' one door to Stoloto: the configured client, the contract's key and certificate,
 and the Russian message for every kind of answer."""
 import hashlib
+import logging
 import threading
+from functools import partial
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from .. import crypto, errors, keyring, settings
+from .. import audit, crypto, errors, keyring, settings
 from ..clients.stoloto import ClientCertificate, Kind, Outcome, StolotoClient
 from ..extensions import db
 from ..models import Contract
 from . import stoloto_status
 
+log = logging.getLogger(__name__)
+RETIRE_ACTION = "Прежний ключ удалён"
 _clients: dict[tuple, StolotoClient] = {}
 _clients_lock = threading.Lock()
 
@@ -38,12 +44,50 @@ def contract_client(contract_id: int, certificate_pem: str | None) -> StolotoCli
                 contract = db.session.get(Contract, contract_id)
                 client = StolotoClient(*options, client_cert=client_certificate(contract),
                                        observer=stoloto_status.observer(db.engine))
+                if contract.previous_certificate_pem:
+                    client.after_first_success = partial(retire_previous_key, contract_id, key[-1])
+                    client.fallback = _previous_client(contract, options)
                 # The contract's client for older settings or an older certificate is done with:
                 # its connections close once no call holds it any more.
                 for stale in [known for known in _clients if known[-2] == contract_id]:
                     del _clients[stale]
                 _clients[key] = client
     return client
+
+
+def _previous_client(contract: Contract, options: tuple) -> StolotoClient | None:
+    """The client with the key and certificate before the last renewal, while they are kept."""
+    try:
+        key = crypto.decrypt_private_key(contract.previous_private_key_encrypted, keyring.keys(),
+                                         key_context(contract.id))
+    except (InvalidTag, ValueError, TypeError):
+        log.warning("the previous key of contract %s does not open: no fallback to it", contract.number)
+        return None
+    return StolotoClient(*options, client_cert=ClientCertificate(contract.previous_certificate_pem, _pem(key)),
+                         observer=stoloto_status.observer(db.engine))
+
+
+def retire_previous_key(contract_id: int, certificate_sha256: str) -> None:
+    """The renewed certificate has worked once: the key and certificate before it are dropped.
+
+    In a transaction of its own, since the call that proved it may be in the middle of another's; the
+    UPDATE names the certificate that worked, so a later renewal's previous key is left alone.
+    """
+    try:
+        with db.engine.begin() as connection:
+            current = connection.scalar(select(Contract.certificate_pem).where(Contract.id == contract_id))
+            if current is None or hashlib.sha256(current.encode()).hexdigest() != certificate_sha256:
+                return
+            retired = connection.execute(
+                update(Contract).where(Contract.id == contract_id, Contract.certificate_pem == current,
+                                       Contract.previous_private_key_encrypted.is_not(None))
+                .values(previous_private_key_encrypted=None, previous_certificate_pem=None)).rowcount
+            if retired:
+                audit.record_in(connection, audit.SYSTEM_ACTOR, "contract", contract_id, RETIRE_ACTION,
+                                details="новый сертификат принят Столото: прежние ключ и сертификат удалены")
+    except SQLAlchemyError:
+        # Harmless: the old key stays until the next client made for this certificate retires it.
+        log.warning("could not retire the previous key of contract %s", contract_id, exc_info=True)
 
 
 def _options() -> tuple:
@@ -75,9 +119,12 @@ def private_key(contract: Contract):
 
 
 def client_certificate(contract: Contract) -> ClientCertificate:
-    key_pem = private_key(contract).private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption())
-    return ClientCertificate(contract.certificate_pem, key_pem)
+    return ClientCertificate(contract.certificate_pem, _pem(private_key(contract)))
+
+
+def _pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 FIELD_LABELS = {"contract_number": "номер договора", "contract_date": "дата заключения договора",

@@ -17,6 +17,9 @@ from . import gateway
 ACTION = "Смена ключа шифрования"
 OBJECT_TYPE = "key_encryption_key"
 _contracts = Contract.__table__
+# Every sealed key a contract may hold: the current one, one waiting for its certificate, the one before a renewal.
+KEY_COLUMNS = {"private_key_encrypted": "Закрытый ключ", "pending_private_key_encrypted": "Новый закрытый ключ",
+               "previous_private_key_encrypted": "Прежний закрытый ключ"}
 _settings = Setting.__table__
 
 
@@ -72,21 +75,23 @@ def _reseal(accepted: list[bytes], new: bytes, write: bool) -> tuple[int, int]:
     """
     new_id, private_keys, secret_settings = crypto.key_id(new), 0, 0
     # Every row is locked, not only those with a key: a contract getting its key right now is waited for.
-    rows = db.session.execute(select(_contracts.c.id, _contracts.c.number, _contracts.c.private_key_encrypted)
+    rows = db.session.execute(select(_contracts.c.id, _contracts.c.number,
+                                     *(_contracts.c[column] for column in KEY_COLUMNS))
                               .order_by(_contracts.c.id).with_for_update()).all()
-    for contract_id, number, blob in rows:
-        if blob is None or crypto.sealed_by(bytes(blob)) == new_id:
-            continue
-        context = gateway.key_context(contract_id)
-        try:
-            plain = crypto.unseal(bytes(blob), accepted, context)
-        except (InvalidTag, ValueError):
-            raise keyring.unreadable(f"Закрытый ключ договора № {number}") from None
-        if write:
-            private_keys += db.session.execute(
-                update(_contracts).where(_contracts.c.id == contract_id, _contracts.c.private_key_encrypted == blob)
-                .values(private_key_encrypted=crypto.seal(plain, new, context),
-                        updated_at=_contracts.c.updated_at)).rowcount  # not a change of the contract
+    for contract_id, number, *blobs in rows:
+        for column, blob in zip(KEY_COLUMNS, blobs, strict=True):
+            if blob is None or crypto.sealed_by(bytes(blob)) == new_id:
+                continue
+            context = gateway.key_context(contract_id)
+            try:
+                plain = crypto.unseal(bytes(blob), accepted, context)
+            except (InvalidTag, ValueError):
+                raise keyring.unreadable(f"{KEY_COLUMNS[column]} договора № {number}") from None
+            if write:
+                private_keys += db.session.execute(
+                    update(_contracts).where(_contracts.c.id == contract_id, _contracts.c[column] == blob)
+                    .values({column: crypto.seal(plain, new, context),
+                             "updated_at": _contracts.c.updated_at})).rowcount  # not a change of the contract
     for definition in (d for d in settings.DEFINITIONS if d.secret):
         stored = db.session.scalar(select(_settings.c.value).where(_settings.c.key == definition.key)
                                    .with_for_update())

@@ -11,8 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-# The server plumbing (faults, dropped connections, threaded server) is the Stoloto stand's.
-from stoloto.stands.stoloto_stand import (
+from stoloto.stands.server import (
     BackgroundServer,
     FaultQueue,
     ServedStand,

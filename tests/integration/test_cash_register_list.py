@@ -59,12 +59,12 @@ def count_queries(app, call):
 
 @pytest.mark.parametrize("query", ["", "?flt0_0=pending", "?flt0_2=101", "?flt0_3={contract}", "?page=2",
                                    "?sort=7"])
-def test_a_page_of_registers_costs_at_most_six_queries(app, web, registers, query):
+def test_a_page_of_registers_costs_at_most_seven_queries(app, web, registers, query):
     browser = web("viewer")
     url = "/registers/" + query.format(contract=registers[1])
     response, queries = count_queries(app, lambda: browser.get(url))
     assert response.status_code == 200
-    assert queries <= 6, queries
+    assert queries <= 7, queries  # six for the list, one for the header's certificates ending soon
 
 
 def test_filters_narrow_the_list(app, web, registers):
@@ -146,7 +146,7 @@ def test_a_search_page_costs_one_count_and_a_few_queries(app, web, keyed):
     response, statements = statements_run(app, lambda: browser.get("/registers/?search=501"))
     assert serials_listed(response) == ["SN-A1", "SN-B2"]
     assert sum("count(" in statement.lower() for statement in statements) == 1
-    assert len(statements) <= 7, statements
+    assert len(statements) <= 8, statements  # with the header's certificates ending soon
 
 
 # --- links to the store and the contract ------------------------------------------------------------

@@ -220,6 +220,7 @@ def test_upgrade_with_another_secret_key_refuses_and_changes_nothing(app, restor
         assert "SECRET_KEY" in failed.value.message and "МИГ-2" in failed.value.message
         db.session.remove()
         assert raw_key(contract_id) == before
+        db.session.remove()  # its read would hold PostgreSQL's lock on contracts against the migrations' ALTER TABLE
         restore_config["SECRET_KEY"] = TEST_SECRET
         upgrade()
         assert raw_key(contract_id)[:1] != b"\x01"
@@ -315,3 +316,23 @@ def test_rotation_refuses_when_a_key_does_not_open_and_changes_nothing(file_app,
         assert {i: raw_key(i) for i in before} == before
         journal = db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "key_encryption_key")).all()
         assert [(e.action, e.result) for e in journal] == [("Смена ключа шифрования", "error")]
+
+
+def test_rotation_reseals_the_keys_a_renewal_keeps_and_the_renewal_finishes_after_it(file_app, stand, tmp_path):
+    from stoloto.services import certificates
+    with file_app.app_context():
+        renewed, waiting = activated_contract(stand, "РОТ-Н1"), activated_contract(stand, "РОТ-Н2")
+        certificates.renew(renewed, "t")  # its previous key is kept until the new certificate has worked
+        stand.fault("renew", "garbage")
+        with pytest.raises(SisError):
+            certificates.renew(waiting, "t")  # the answer is lost: the new key waits for its certificate
+        db.session.remove()
+
+    result = file_app.test_cli_runner().invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "Перешифровано ключей: 4" in result.output  # two current, one previous, one waiting
+
+    with file_app.app_context():
+        gateway.forget_clients()
+        assert certificates.renew(waiting, "t").renewed  # the waiting key opens with the new key-encryption key
+        assert "РОТ-Н1: получено 5; РОТ-Н2: получено 5" in fetch_over_mutual_tls(file_app)

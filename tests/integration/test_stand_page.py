@@ -228,3 +228,23 @@ def test_a_contract_the_stand_activated_with_another_key_offers_nothing_and_says
     response = act(browser, contract_id, CONFIRM)
     assert "Действие «Подтвердить ключ» для договора № СТ-2026/001 сейчас невозможно: договор уже активирован " \
         "на стенде с другим ключом." in flashed(response)
+
+
+def test_after_a_rekeying_the_stand_confirms_the_new_key_and_activation_then_succeeds(app, web, demo):
+    from tests.integration.test_processes import activated_contract
+    with app.app_context():
+        contract_id = activated_contract(demo, NUMBER)
+    demo.post("/control/clock", {"offset_seconds": 400 * 24 * 3600})  # the certificate has expired at Stoloto
+    browser = web("operator")
+    browser.post("/contracts/renew-certificate/", {"id": str(contract_id)})
+    browser.post("/contracts/rekey/", {"id": str(contract_id)})
+    with app.app_context():
+        new_key = crypto.load_csr(db.session.get(Contract, contract_id).pending_csr_pem).public_key()
+    row = table(browser)[NUMBER]
+    assert row["fingerprint"] == crypto.format_fingerprint(crypto.public_key_fingerprint(new_key))
+    assert row["actions"] == [CONFIRM] and "Подтвердите ключ" in row["next"]
+
+    act(browser, contract_id, CONFIRM)
+    assert "Новый ключ подтверждён" in table(browser)[NUMBER]["next"]
+    done = flashed(browser.post("/contracts/activate/", {"id": str(contract_id)}, follow_redirects=True))
+    assert f"Столото выдал сертификат на новый ключ договора № {NUMBER}" in done

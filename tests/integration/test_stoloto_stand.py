@@ -175,8 +175,8 @@ def test_reactivation_same_key_same_certificate_other_key_mismatch(stand, tmp_pa
     again = activate(stand, agent)
     assert again.status_code == 200
     assert again.json()["certificate"] == agent.cert_path.read_text()
+    # Another key Stoloto has not registered (re-keying with a confirmed one: test_stoloto_stand_renewal.py).
     other = AgentKey(tmp_path, CONTRACT, "other")
-    control(stand, "keys/confirm", {"fingerprint": other.fingerprint})
     refused = activate(stand, other)
     assert refused.status_code == 409
     assert error_code(refused) == "KEY_MISMATCH"
@@ -627,7 +627,8 @@ def test_contracts_list_follows_a_contract_from_registration_to_bound_terminals(
     register(stand, OTHER_CONTRACT)
     listed = control(stand, "contracts", method="GET").json()["contracts"]
     assert listed[0] == {**CONTRACT, "terminal_limit": 20, "agent_id": None, "activated": False,
-                         "key_fingerprint": None, "activated_at": None, "terminals_issued": 0, "terminals_bound": 0}
+                         "key_fingerprint": None, "activated_at": None, "certificate_not_after": None,
+                         "terminals_issued": 0, "terminals_bound": 0}
     assert [c["contract_number"] for c in listed] == ["СТ-2026/001", "СТ-2026/002"]
 
     agent = activated_agent(stand, tmp_path, terminal_limit=20)

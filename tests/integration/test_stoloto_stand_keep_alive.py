@@ -69,3 +69,26 @@ def test_many_callers_keep_their_connections(stand):
     finally:
         for connection in connections:
             connection.close()
+
+
+def test_an_expired_certificate_is_unauthorized_not_a_failed_handshake(stand):
+    def control(path: str, body: dict) -> None:
+        assert requests.post(stand.url + path, json=body, verify=stand.ca_path, timeout=10).ok
+
+    key = crypto.generate_private_key()
+    # Issued two days in the past, valid a minute: expired for the TLS layer as well as for the stand.
+    control("/control/clock", {"offset_seconds": -2 * 86400})
+    control("/control/certificate-validity", {"minutes": 1})
+    try:
+        activated = StolotoClient(stand.url, stand.ca_path).activate(
+            str(uuid.uuid4()), "KA-2", "2026-01-15", "7707083893", crypto.build_csr(key, "KA-2", "7707083893", None))
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        client = StolotoClient(stand.url, stand.ca_path,
+                               client_cert=ClientCertificate(activated.data["certificate"], key_pem))
+        control("/control/clock", {"offset_seconds": 0})
+        outcome = client.request_batch(str(uuid.uuid4()), "KA-2", 5)
+        assert outcome.status == 401 and outcome.code == "UNAUTHORIZED"
+    finally:
+        control("/control/certificate-validity", {"minutes": 365 * 24 * 60})
+        control("/control/clock", {"offset_seconds": 0})
