@@ -103,6 +103,7 @@ EMAIL_TO = "alerts.email_to"
 WEBHOOK_URL = "alerts.webhook_url"
 ALERT_STOLOTO_MINUTES = "alerts.stoloto_failing_minutes"
 ALERT_WAITING_MINUTES = "alerts.registers_waiting_minutes"
+ALERT_POOL_DAYS = "alerts.pool_days"
 TLS_NONE, TLS_STARTTLS, TLS_SSL = "none", "starttls", "ssl"
 TLS_CHOICES = ((TLS_STARTTLS, "STARTTLS (обычно порт 587)"), (TLS_SSL, "SSL/TLS (обычно порт 465)"),
                (TLS_NONE, "Без шифрования (обычно порт 25)"))
@@ -169,6 +170,9 @@ DEFINITIONS = [
     Definition(ALERT_WAITING_MINUTES, "Кассы ждут регистрации дольше, минут", int, 60,
                "Уведомление, когда кассы ждут регистрации дольше этого времени (по каждой причине ожидания).",
                check=_between(1, 100000), section=ALERTS),
+    Definition(ALERT_POOL_DAYS, "Номера терминалов кончатся меньше чем через, дней", int, 7,
+               "Уведомление, когда свободных номеров договора при расходе последних 7 дней хватит не больше чем "
+               "на столько дней.", check=_between(1, 365), section=ALERTS),
 ]
 BY_KEY = {definition.key: definition for definition in DEFINITIONS}
 

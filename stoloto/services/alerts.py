@@ -25,7 +25,7 @@ from ..lifecycle import ContractStatus
 from ..models import AlertEpisode, AlertNotice, CashRegister, Contract, StolotoEndpoint, Terminal, TerminalBatch, utcnow
 from ..plural import plural
 from ..register_lifecycle import REASON_LABELS, RegisterState
-from . import stores
+from . import forecast, stores
 from .stoloto_status import ENDPOINT_LABELS, FAILING
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ OBJECT_TYPE = "alert"
 # The kinds the job checks (and so also clears); other kinds are opened and closed by their services.
 STOLOTO_FAILING = "stoloto_down"
 POOL_REFUSED = "pool_refused"      # free numbers under the refill threshold while Stoloto refuses new batches
-POOL_FORECAST = "pool_forecast"    # reserved: free numbers run out within N days (the forecast, issue 15 §3)
+POOL_FORECAST = "pool_forecast"    # at the last 7 days' rate the free numbers run out within the setting's days
 CERT_EXPIRY_30 = "cert_expiry_30"
 CERT_EXPIRY_7 = "cert_expiry_7"
 REGISTERS_WAITING = "registers_waiting"
@@ -90,7 +90,7 @@ class DeliveryError(Exception):
     """A channel refused or could not be reached; the text is the Russian reason."""
 
 
-def _title(text: str) -> str:
+def headline(text: str) -> str:
     return f"{PRODUCT}: {text}"
 
 
@@ -116,7 +116,7 @@ def _stoloto_failing(now: datetime) -> list[Alert]:
         label = ENDPOINT_LABELS.get(row.endpoint, row.endpoint)
         last_ok = f" Последний успешный вызов: {_at(row.last_ok_at)}." if row.last_ok_at else ""
         alerts.append(Alert(STOLOTO_FAILING, row.endpoint,
-                            _title(f"сбой Столото ({label}) длится {_minutes(now - row.failing_since)}"),
+                            headline(f"сбой Столото ({label}) длится {_minutes(now - row.failing_since)}"),
                             f"Вызовы сервиса Столото «{label}» не удаются с {_at(row.failing_since)}. "
                             f"Последняя ошибка: {(row.last_error or '').rstrip('.')}.{last_ok}"))
     return alerts
@@ -135,7 +135,7 @@ def _pool_refused(now: datetime) -> list[Alert]:
         Contract.status == ContractStatus.ACTIVE.value, free < threshold,
         last_answered.like(f"%{LIMIT_CODE}%")))
     return [Alert(POOL_REFUSED, str(contract_id),
-                  _title(f"у договора № {number} кончаются номера терминалов, Столото отказывает в новых"),
+                  headline(f"у договора № {number} кончаются номера терминалов, Столото отказывает в новых"),
                   f"Свободных номеров терминалов у договора № {number}: {count} (порог запроса нового пакета "
                   f"{threshold}). Столото отказывает в новых пакетах (код {LIMIT_CODE}): обратитесь в Столото, "
                   "чтобы увеличить лимит терминалов по договору.")
@@ -143,10 +143,21 @@ def _pool_refused(now: datetime) -> list[Alert]:
 
 
 def _pool_forecast(now: datetime) -> list[Alert]:
-    """The place for «номера кончатся через N дней при нынешнем расходе»: the forecast of «Обзор» (issue 15 §3)
-    gives each contract's days left, and this returns an Alert(POOL_FORECAST, contract id, …) for each under the
-    setting. Until that forecast exists, it holds for no contract."""
-    return []
+    """At the last 7 days' rate (the forecast «Обзор» shows), a contract's free numbers last no longer than the
+    setting: time to ask Stoloto for a higher limit. A contract that used nothing has no rate and no alert."""
+    limit = settings.get(settings.ALERT_POOL_DAYS)
+    alerts = []
+    for pool in forecast.pool_forecasts().values():
+        if not pool.used or pool.days_left is None or pool.days_left > limit:
+            continue
+        when = (f"кончатся примерно через {plural(pool.days_left, 'день', 'дня', 'дней')}" if pool.days_left
+                else "кончились")
+        alerts.append(Alert(POOL_FORECAST, str(pool.contract_id),
+                            headline(f"номера терминалов договора № {pool.contract_number} {when}"),
+                            f"Свободных номеров: {pool.free}; за 7 дней использовано {pool.used}. {pool.text} "
+                            "Если Столото не выдаст новые пакеты, кассы начнут ждать номеров: проверьте лимит "
+                            "терминалов по договору в Столото."))
+    return alerts
 
 
 def certificate_expiry(pem: str) -> datetime | None:
@@ -174,7 +185,7 @@ def _certificates(now: datetime) -> list[Alert]:
             state = f"истекает {_at(expires)}, через {days}"
         for kind, limit in ((CERT_EXPIRY_30, 30), (CERT_EXPIRY_7, 7)):
             if left <= timedelta(days=limit):
-                alerts.append(Alert(kind, str(contract_id), _title(title),
+                alerts.append(Alert(kind, str(contract_id), headline(title),
                                     f"Сертификат Столото договора № {number} {state}. Без действующего "
                                     "сертификата Столото не выдаёт номера терминалов и не регистрирует кассы: "
                                     "обновите сертификат."))
@@ -191,7 +202,7 @@ def _registers_waiting(now: datetime) -> list[Alert]:
         label = REASON_LABELS.get(reason, reason)
         registers = plural(count, "касса ждёт", "кассы ждут", "касс ждут")
         alerts.append(Alert(REGISTERS_WAITING, reason,
-                            _title(f"{registers} регистрации дольше {limit} мин. («{label}»)"),
+                            headline(f"{registers} регистрации дольше {limit} мин. («{label}»)"),
                             f"{registers.capitalize()} регистрации дольше {limit} мин. Причина ожидания: "
                             f"«{label}». Список — в «Кассы», фильтр «Причина ожидания»."))
     return alerts
@@ -205,7 +216,7 @@ def _set_failing(now: datetime) -> list[Alert]:
     last = stores.last_set_import()
     if last is None or last.ok:
         return []
-    return [Alert(SET_FAILING, "set", _title("загрузка магазинов из SET Centrum не удалась"),
+    return [Alert(SET_FAILING, "set", headline("загрузка магазинов из SET Centrum не удалась"),
                   f"Загрузка магазинов из SET Centrum {_at(last.finished_at)} не удалась: "
                   f"{(last.error_message or '').rstrip('.')}. Новые магазины не добавляются; следующая попытка — "
                   "по расписанию, или нажмите «Загрузить из SET» в «Магазины».")]
@@ -228,22 +239,26 @@ def _resolution(episode: AlertEpisode, now: datetime) -> tuple[str, str]:
     lasted = f"Уведомление длилось {_minutes(now - episode.started_at)} (с {_at(episode.started_at)})."
     if episode.kind == STOLOTO_FAILING:
         label = ENDPOINT_LABELS.get(episode.subject, episode.subject)
-        return _title(f"Столото снова работает ({label})"), f"Вызовы сервиса Столото «{label}» снова удаются. {lasted}"
+        return (headline(f"Столото снова работает ({label})"),
+                f"Вызовы сервиса Столото «{label}» снова удаются. {lasted}")
     if episode.kind == REGISTERS_WAITING:
-        return (_title("кассы больше не ждут регистрации дольше порога"),
+        return (headline("кассы больше не ждут регистрации дольше порога"),
                 f"Касс, ждущих регистрации дольше порога, больше нет. {lasted}")
     if episode.kind == RENEWAL_FAILED:
-        return _title("сертификат обновлён"), f"Сертификат договора обновлён. {lasted}"
+        return headline("сертификат обновлён"), f"Сертификат договора обновлён. {lasted}"
     if episode.kind in (CERT_EXPIRY_30, CERT_EXPIRY_7):
-        return _title("сертификат обновлён"), f"Сертификат договора больше не истекает в ближайшие дни. {lasted}"
+        return headline("сертификат обновлён"), f"Сертификат договора больше не истекает в ближайшие дни. {lasted}"
+    if episode.kind == POOL_FORECAST:
+        return (headline("номеров терминалов хватает дольше порога"),
+                f"При нынешнем расходе свободных номеров договора хватит дольше порога уведомления. {lasted}")
     if episode.kind == SET_FAILING:
-        return (_title("магазины из SET Centrum снова загружаются"),
+        return (headline("магазины из SET Centrum снова загружаются"),
                 f"Загрузка магазинов из SET Centrum удалась. {lasted}")
     if episode.kind == POOL_REFUSED:
-        return (_title("номера терминалов снова есть"),
+        return (headline("номера терминалов снова есть"),
                 f"Свободных номеров терминалов у договора снова не меньше порога, или Столото снова выдаёт "
                 f"пакеты. {lasted}")
-    return _title(f"завершено: {episode.title.removeprefix(_title(''))}"), lasted
+    return headline(f"завершено: {episode.title.removeprefix(headline(''))}"), lasted
 
 
 # --- episodes ---------------------------------------------------------------------------------
@@ -348,7 +363,7 @@ def _payload(notice: AlertNotice, episode: AlertEpisode | None, now: datetime) -
     def iso(moment):
         return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if moment else None
     if episode is None:
-        return {"kind": "test", "subject": "", "state": TEST, "title": _title("тестовое уведомление"),
+        return {"kind": "test", "subject": "", "state": TEST, "title": headline("тестовое уведомление"),
                 "message": "Это тестовое уведомление из «Настройки»: канал работает.", "started_at": iso(now),
                 "resolved_at": None, "sent_at": iso(now), "episode_id": None, "source": PRODUCT}
     resolved = notice.state == RESOLVED

@@ -18,6 +18,7 @@ from ..certificate_lifecycle import WARNING_DAYS, CertificateState, Validity, mo
 from ..extensions import db
 from ..lifecycle import ContractStatus, status_label
 from ..models import Contract, utcnow
+from . import alerts
 from .contracts import get_contract
 from .gateway import key_context, outcome_error, stoloto_client
 
@@ -154,12 +155,17 @@ def renew_by_number(number: str, actor: str) -> Renewal:
 def renewal_ended(contract_id: int, error: errors.SisError | None) -> None:
     """The one place every renewal ends, by hand or by the job: `error` is None when a certificate was stored.
 
-    Alerts («сертификат не обновлён») hook here: open an episode on an error, close it on success.
+    The alert «сертификат не обновлён» opens on an error and closes on success (once each, by the alerts job).
     """
+    number = db.session.scalar(select(Contract.number).where(Contract.id == contract_id))
     if error is not None:
         log.warning("certificate renewal of contract %s failed: %s", contract_id, error)
+        alerts.open_alert(alerts.RENEWAL_FAILED, str(contract_id),
+                          alerts.headline(f"сертификат договора № {number} не обновлён"),
+                          f"Обновить сертификат Столото договора № {number} не удалось: {error}")
     else:
         log.info("certificate of contract %s renewed", contract_id)
+        alerts.close_alert(alerts.RENEWAL_FAILED, str(contract_id))
 
 
 def _begin_renewal(contract: Contract, actor: str) -> str:

@@ -460,3 +460,56 @@ def test_the_scheduler_run_checks_the_alerts(app, webhook):
         contract_with_certificate("TICK-1", days=20)
     JobRunner(app).tick()  # takes the lease and runs every job, the alerts' included
     assert [(b["kind"], b["state"]) for b in webhook.bodies] == [("cert_expiry_30", "firing")]
+
+
+# --- the certificate's renewal failed; the pool runs out at the current rate --------------------
+
+def test_a_failed_renewal_is_told_once_and_cleared_by_the_renewal_that_succeeds(app, stand, webhook):
+    cli = app.test_cli_runner()
+    with app.app_context():
+        channels(webhook=webhook)
+        stoloto_contract(stand, "RENEW-1")
+        stand.fault("renew", "garbage")
+        refused = cli.invoke(args=["certificates", "renew", "--contract", "RENEW-1"])
+        assert refused.exit_code != 0
+        check_alerts()
+        check_alerts()
+        [body] = webhook.bodies
+        assert (body["kind"], body["state"]) == ("renewal_failed", "firing")
+        assert body["title"] == "СИ Столото: сертификат договора № RENEW-1 не обновлён"
+        assert body["message"].startswith("Обновить сертификат Столото договора № RENEW-1 не удалось: ")
+        renewed = cli.invoke(args=["certificates", "renew", "--contract", "RENEW-1"])
+        assert renewed.exit_code == 0, renewed.output
+        check_alerts()
+        check_alerts()
+        assert webhook.states() == ["firing", "resolved"]
+
+
+def test_a_pool_running_out_at_the_current_rate_is_told_once_and_cleared(app, stand, webhook):
+    start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    with app.app_context(), time_machine.travel(start, tick=False) as clock:
+        channels(webhook=webhook, **{settings.CASH_API_TOKEN: TOKEN, settings.BATCH_SIZE: 20,
+                                     settings.REFILL_THRESHOLD: 1})
+        contract_id = stoloto_contract(stand, "RATE-1")
+        fetch_terminal_batches()  # 20 numbers
+        db.session.add(Store(code="601", contract_id=contract_id, name="Магазин 601", source="manual"))
+        db.session.commit()
+        client = app.test_client()
+        for cash_number in range(1, 8):  # 7 numbers used in a week: one a day, 13 left for 13 days
+            answer = client.post("/api/v1/cash-registers/registration", json={
+                "store_code": "601", "cash_number": cash_number}, headers={"Authorization": f"Bearer {TOKEN}"})
+            assert answer.json["status"] == "REGISTERED"
+        clock.shift(timedelta(hours=1))
+        check_alerts()
+        assert webhook.bodies == []  # 13 days left, the setting's 7 not reached
+        settings.save({settings.ALERT_POOL_DAYS: 14}, "t")
+        check_alerts()
+        check_alerts()
+        [body] = webhook.bodies
+        assert (body["kind"], body["subject"], body["state"]) == ("pool_forecast", str(contract_id), "firing")
+        assert body["title"] == "СИ Столото: номера терминалов договора № RATE-1 кончатся примерно через 13 дней"
+        assert "Свободных номеров: 13; за 7 дней использовано 7" in body["message"]
+        settings.save({settings.ALERT_POOL_DAYS: 10}, "t")
+        check_alerts()
+        check_alerts()
+        assert webhook.states() == ["firing", "resolved"]
