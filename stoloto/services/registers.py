@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import Connection, Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from .. import audit, errors, settings, signals
@@ -209,6 +209,8 @@ def parse_ids(values) -> list[int]:
 
 
 RUN_JOURNAL_ACTION = "Регистрация касс вручную"
+# A run's notice is kept this long (its counts are in «Журнал» for good); each new run deletes older ones.
+RUNS_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,10 @@ def finish_now(register_ids: list[int], actor: str) -> RunStarted:
         if not set(run.register_ids).isdisjoint(ids):
             return RunStarted(run.id, "Отмеченные кассы уже регистрируются: дождитесь конца запуска, "
                                       f"начатого {run.started_by}.")
+    now = utcnow()
+    db.session.execute(delete(RegisterRun).where(RegisterRun.started_at < now - RUNS_KEPT,  # indexed
+                                                 or_(RegisterRun.finished_at.is_not(None),
+                                                     RegisterRun.alive_until < now)))
     active = [row.id for row in rows if row.status == ContractStatus.ACTIVE.value]
     registered = db.session.execute(_REGISTERED_AMONG, {"ids": active}).scalar_one() if active else 0
     drain = _Run(active)
