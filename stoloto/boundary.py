@@ -32,6 +32,8 @@ def has_lone_surrogate(text: str) -> bool:
 
 def text_problem(text: str) -> str | None:
     """Why the database cannot hold this text (a Russian predicate, e.g. "содержит нулевой байт …"), else None."""
+    if _UNSTORABLE.search(text) is None:  # one pass in C: the SET import checks 350,000 texts
+        return None
     if has_nul(text):
         return NUL_MESSAGE
     if has_lone_surrogate(text):

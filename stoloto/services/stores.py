@@ -1,6 +1,6 @@
 """Stores ("Магазины"): import from SET Centrum, manual entry, binding to a contract."""
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -70,45 +70,46 @@ def import_from_set(actor: str) -> int:
     """
     try:
         client = setcentrum_client()
-        # One transaction: the known codes, then SET's answer read as it streams in, keeping only the new shops
-        # (never all 200,000 parsed shops at once), then a bulk write of them and a journal row.
-        known = set(db.session.scalars(select(Store.code)))
-        new, listed = _new_shops(client, known)
-        del known
-        added = _add_new_stores(new, listed, actor)
+        # One transaction: the known codes, then SET's answer read as it streams in, each new shop written as
+        # soon as it is parsed (never all 200,000 parsed shops at once; the database stores while SIS parses),
+        # then a journal row.
+        try:
+            added = _insert_new(_NewShops(client, set(db.session.scalars(select(Store.code)))), actor)
+        except IntegrityError:
+            # Someone else imported (or typed in) some of these codes meanwhile: read both again, add the rest.
+            db.session.rollback()
+            added = _insert_new(_NewShops(client, set(db.session.scalars(select(Store.code)))), actor)
     except errors.SisError as error:
         audit.record_now(actor, "store", None, ACTION_IMPORT, "error", str(error))
         raise
     return added
 
 
-def _new_shops(client: SetCentrumClient, known: set[str]) -> tuple[list[Shop], int]:
-    """SET's shops whose codes are not in `known`, and how many SET lists."""
-    new, listed = [], 0
-    try:
-        for shop in client.shops():
-            listed += 1
-            if shop.code not in known:
-                new.append(shop)
-    except SetCentrumError as failure:
-        raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
-                              "Магазины не добавлены. Проверьте «Адрес сервера SET Centrum» в «Настройки» и "
-                              "работу сервера SET, затем повторите загрузку.") from None
-    return new, listed
+class _NewShops:
+    """SET's shops whose codes are not in `known`, as they stream in; counts them and the shops SET lists."""
+
+    def __init__(self, client: SetCentrumClient, known: set[str]):
+        self.client, self.known = client, known
+        self.listed = self.new = 0
+        self.first_codes: list[str] = []  # the journal names the first few
+
+    def __iter__(self) -> Iterator[Shop]:
+        try:
+            for shop in self.client.shops():
+                self.listed += 1
+                if shop.code not in self.known:
+                    self.new += 1
+                    if len(self.first_codes) < audit.LISTED_OBJECTS:
+                        self.first_codes.append(shop.code)
+                    yield shop
+        except SetCentrumError as failure:
+            raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
+                                  "Магазины не добавлены. Проверьте «Адрес сервера SET Centrum» в «Настройки» и "
+                                  "работу сервера SET, затем повторите загрузку.") from None
 
 
-def _add_new_stores(new: list[Shop], listed: int, actor: str) -> int:
-    try:
-        return _insert_new(new, listed, actor)
-    except IntegrityError:
-        # Someone else imported (or typed in) some of these codes meanwhile: read again, add the rest.
-        db.session.rollback()
-        known = set(db.session.scalars(select(Store.code)))
-        return _insert_new([shop for shop in new if shop.code not in known], listed, actor)
-
-
-def _insert_new(new: list[Shop], listed: int, actor: str) -> int:
-    """A bulk write of the new stores and a journal row, committed."""
+def _insert_new(new: _NewShops, actor: str) -> int:
+    """A bulk write of the new stores as SET's answer streams in, and a journal row, committed."""
     now = utcnow()
     # Rows are made as they are written, never all at once: 100,000 of them would be 40 MB of a worker's memory.
     # contract_id and comment are left out (NULL): every column less is work saved on each of 100,000 rows.
@@ -120,13 +121,12 @@ def _insert_new(new: list[Shop], listed: int, actor: str) -> int:
         # into a statement per run of rows whose None columns match, hundreds for a real SET answer.)
         while chunk := [dict(zip(IMPORT_COLUMNS, row, strict=True)) for row in islice(rows, INSERT_CHUNK)]:
             db.session.execute(insert(Store.__table__), chunk)
-    listed_codes = [shop.code for shop in new[:audit.LISTED_OBJECTS]]
     audit.record(actor, "store", None, ACTION_IMPORT,
-                 details=f"{loaded_message(len(new))}; в SET Centrum {plural.stores(listed)}",
-                 object_ids=db.session.scalars(select(Store.id).where(Store.code.in_(listed_codes))
+                 details=f"{loaded_message(new.new)}; в SET Centrum {plural.stores(new.listed)}",
+                 object_ids=db.session.scalars(select(Store.id).where(Store.code.in_(new.first_codes))
                                                .order_by(Store.id)))
     db.session.commit()
-    return len(new)
+    return new.new
 
 
 def _copy(rows: Iterable[tuple]) -> None:
