@@ -45,7 +45,7 @@ def main() -> None:
             engine = db.engine
         spent, counted, local = defaultdict(float), defaultdict(int), threading.local()
 
-        @event.listens_for(engine, "before_cursor_execute")
+        @event.listens_for(engine, "before_cursor_execute", insert=True)  # first: a wait for SQLite's turn counts
         def _before(conn, cursor, statement, parameters, context, executemany):
             local.started = time.perf_counter()
 
@@ -55,17 +55,17 @@ def main() -> None:
             spent[name] += time.perf_counter() - local.started
             counted[name] += 1
 
+        def timed(original, name: str):
+            def run(dbapi_connection):
+                started = time.perf_counter()
+                try:
+                    return original(dbapi_connection)
+                finally:
+                    spent[name] += time.perf_counter() - started
+                    counted[name] += 1
+            return run
         for name in ("commit", "rollback"):
-            def timed(original, name=name):
-                def run(self, dbapi_connection):
-                    started = time.perf_counter()
-                    try:
-                        return original(self, dbapi_connection)
-                    finally:
-                        spent[name.upper()] += time.perf_counter() - started
-                        counted[name.upper()] += 1
-                return run
-            setattr(engine.dialect.__class__, f"do_{name}", timed(getattr(engine.dialect.__class__, f"do_{name}")))
+            setattr(engine.dialect, f"do_{name}", timed(getattr(engine.dialect, f"do_{name}"), name.upper()))
 
         from stoloto.clients import stoloto as stoloto_client
         original_send = stoloto_client.StolotoClient._send
