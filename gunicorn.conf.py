@@ -28,10 +28,6 @@ timeout = _int("SIS_TIMEOUT", 60)
 # On SIGTERM requests in flight get this long to finish; keep it under the orchestrator's stop timeout.
 graceful_timeout = _int("SIS_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("SIS_KEEPALIVE", 5)
-# Each worker listens on its own socket (SO_REUSEPORT) and the kernel spreads new connections over them.
-# On one shared socket the worker that wins the accept race takes whole bursts: 32 keep-alive clients
-# connecting at once were seen to land 32/0/0/0 or 27/5/0/0, and that worker's GIL then served them all.
-reuse_port = _int("SIS_REUSE_PORT", 1) == 1
 # One format for every line (stoloto/logs.py). The access log is SIS's own line per request, which carries the
 # request id: gunicorn's would log each request a second time without it.
 logconfig_dict = gunicorn_logconfig()
