@@ -64,9 +64,13 @@ def drain(app, stand: tuple[str, str], levels: list[tuple[int, int]]) -> list[st
             report = registers.finish_pending_report()
             seconds = time.perf_counter() - started
             rate, ceiling = count / seconds, concurrency * 1000 / LATENCY_MS
+            target = ""
+            if concurrency == settings.BY_KEY[settings.STOLOTO_CONCURRENCY].default:
+                met = report.registered == count and seconds * 2000 / count <= 20
+                target = f"; the default: target 2,000 in ≤ 20 s (≥ 100/s) {'met' if met else 'NOT met'}"
             lines.append(f"drain, concurrency {concurrency:2d}: {report.registered} of {count} registered in "
                          f"{seconds:5.1f} s = {rate:6.1f}/s; ceiling {concurrency} × 10/s = {ceiling:.0f}/s "
-                         f"({100 * rate / ceiling:.0f} %); still waiting {report.waiting}")
+                         f"({100 * rate / ceiling:.0f} %); still waiting {report.waiting}{target}")
             print(lines[-1], flush=True)
         set_latency(stand, 0)
     return lines
@@ -100,7 +104,9 @@ def api(app, stand: tuple[str, str], url: str, folder: Path, workers: int, threa
             if latency:
                 lines.append(f"API, {registrations.CONNECTIONS} connections, {workers}×{threads} threads, "
                              f"Stoloto {latency} ms: {rate:6.1f}/s of {allowed:.0f}/s allowed "
-                             f"({100 * rate / allowed:.0f} %); server CPU {cpu_ms:.1f} ms per request, "
+                             f"({100 * rate / allowed:.0f} %, target ≥ 80 %: "
+                             f"{'met' if rate >= 0.8 * allowed else 'NOT met'}); "
+                             f"server CPU {cpu_ms:.1f} ms per request, "
                              f"{busy:.2f} cores busy; connections per worker {spread}: "
                              f"{sum(min(n, threads) for n in spread)} served at once")
             else:

@@ -3,15 +3,15 @@
 Usage: .venv/bin/python bench/registers_list.py [--database-url=postgresql+psycopg://postgres@127.0.0.1/test]
 """
 import re
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _pages  # noqa: E402
 import _setup  # noqa: E402
 
 STORES, REGISTERS, ROUNDS = 30_000, 200_000, 15
@@ -78,21 +78,12 @@ def main() -> None:
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     client.post("/auth/login", data={"login": "viewer", "password": "bench-password-1", "csrf_token": token})
 
-    statements = []
-    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(1))
-    print(f"{'page':22} {'median ms':>9} {'max ms':>7} {'queries':>7}")
+    print(_pages.HEADER)
     medians = []
-    for name, url in PAGES.items():
-        url = url.format(contract=contract_ids[1])
-        timings = []
-        for _ in range(ROUNDS):
-            statements.clear()
-            started = time.perf_counter()
-            response = client.get(url)
-            timings.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, (url, response.status_code)
-        medians.append(statistics.median(timings))
-        print(f"{name:22} {statistics.median(timings):9.1f} {max(timings):7.1f} {len(statements):7d}")
+    pages = {name: url.format(contract=contract_ids[1]) for name, url in PAGES.items()}
+    for timing in _pages.time_pages(client, engine, pages, ROUNDS):
+        medians.append(timing.median_ms)
+        print(timing.line("≤ 100 ms, ≤ 6 queries"))
     print(f"worst median: {max(medians):.1f} ms (target: ≤ 100 ms and ≤ 6 queries per page)")
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale_pg.py --generate [--database-url=postgresql+psycopg://postgres@127.0.0.1/bench_scale]
     .venv/bin/python bench/scale_pg.py --measure  [--database-url=…]
+    .venv/bin/python bench/scale_pg.py --measure --import-only [--repeat=5] [--database-url=…]
 
 --generate drops the database's tables, migrates it and fills it with COPY (target: under two minutes).
 --measure times the pages in-process (median of ROUNDS, SQL statements counted by an event listener),
@@ -18,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _pages  # noqa: E402
 import _setup  # noqa: E402
 
 CONTRACTS, STORES, REGISTERS_PER_STORE, FREE_PER_CONTRACT = 50, 100_000, 10, 1_000
@@ -182,25 +184,15 @@ def measure_pages(app) -> bool:
     log_in(lambda url: client.get(url).get_data(as_text=True), lambda url, data: client.post(url, data=data))
     with app.app_context():
         engine = db.engine
-    statements = []
-    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(1))
-    print(f"{'page':26} {'median ms':>9} {'max ms':>7} {'queries':>7}  target")
+    print(_pages.HEADER)
     met = True
-    for name, url in pages().items():
-        timings = []
-        for _ in range(ROUNDS):
-            statements.clear()
-            started = time.perf_counter()
-            response = client.get(url)
-            timings.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, (url, response.status_code)
-        target = TARGETS.get(name, 100)
-        median = statistics.median(timings)
-        met &= median <= target or name.startswith("Магазины")
-        shown = re.search(r"(Список|List) \(([^)]*)\)", response.get_data(as_text=True))
+    for timing in _pages.time_pages(client, engine, pages(), ROUNDS):
+        target = TARGETS.get(timing.name, 100)
+        store_list = timing.name.startswith("Магазины")
+        met &= timing.median_ms <= target or store_list
+        shown = re.search(r"(Список|List) \(([^)]*)\)", timing.html)
         note = f"  (tab: «{shown.group(0)}»)" if shown else ""
-        print(f"{name:26} {median:9.1f} {max(timings):7.1f} {len(statements):7d}  "
-              f"{'≤ ' + str(target) + ' ms' if not name.startswith('Магазины') else 'none set'}{note}")
+        print(timing.line((f"≤ {target} ms" if not store_list else "none set") + note))
     return met
 
 
@@ -227,7 +219,7 @@ def explain_job(app) -> bool:
     return met
 
 
-def measure_import(app, set_url: str) -> bool:
+def measure_import(app, set_url: str) -> tuple[bool, float, float]:
     """import_from_set of NEW_SHOPS new shops, then a raw COPY of the same rows into the same table."""
     from stoloto import settings
     from stoloto.extensions import db
@@ -262,7 +254,24 @@ def measure_import(app, set_url: str) -> bool:
     print(f"import of {NEW_SHOPS} new SET shops into {STORES}: {elapsed:.2f} s; raw COPY of the same rows "
           f"{raw:.2f} s → {ratio:.1f}× (HTTP fetch and parse alone {fetch:.2f} s)\n"
           f"  target: ≤ 5 s and ≤ 3× raw: {'met' if met else 'NOT met'}")
-    return met
+    return met, elapsed, ratio
+
+
+def measure_imports(app, repeat: int) -> None:
+    """--import-only [--repeat=N]: the import against its raw COPY N times over; the medians."""
+    set_url = f"http://127.0.0.1:{SET_PORT}"
+    results = []
+    with set_stand():
+        _setup.wait_http(set_url + "/api/v1/shops", seconds=60)
+        try:
+            for _ in range(repeat):
+                results.append(measure_import(app, set_url))
+                remove_new_shops(app)
+        finally:
+            remove_new_shops(app)
+    elapsed, ratio = (statistics.median(result[i] for result in results) for i in (1, 2))
+    print(f"median of {repeat}: import {elapsed:.2f} s, {ratio:.1f}× raw COPY "
+          f"(runs: {', '.join(f'{r[2]:.1f}×' for r in results)}); target: ≤ 5 s and ≤ 3× raw")
 
 
 def gunicorn_rss(database_url: str, folder: Path, set_url: str) -> float:
@@ -342,6 +351,9 @@ def measure(database_url: str, folder: Path) -> None:
     if "--wire" in sys.argv:
         wire_large_list()
     app = _setup.open_app(database_url, folder)
+    if "--import-only" in sys.argv:
+        measure_imports(app, int(_setup.option(sys.argv[1:], "repeat", "5")))
+        return
     met = measure_pages(app)
     met &= explain_job(app)
     if "--pages-only" in sys.argv:
@@ -351,7 +363,7 @@ def measure(database_url: str, folder: Path) -> None:
         _setup.wait_http(set_url + "/api/v1/shops", seconds=60)
         try:
             if "--pages-only" not in sys.argv:
-                met &= measure_import(app, set_url)
+                met &= measure_import(app, set_url)[0]
             rss = gunicorn_rss(database_url, folder, set_url)
         finally:
             remove_new_shops(app)

@@ -310,7 +310,7 @@ class RegisterRun(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     started_by: Mapped[str] = mapped_column(db.String(64))
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # runs older than a week go
     register_ids: Mapped[list[int]] = mapped_column(db.JSON)  # the ticked registers found
     done: Mapped[int] = mapped_column(default=0)        # of them: advanced, or with nothing to do
     registered: Mapped[int] = mapped_column(default=0)  # registered now or before

@@ -129,7 +129,7 @@ DEFINITIONS = [
     Definition(JOB_INTERVAL, "Интервал фоновых заданий, секунд", int, 30, check=_between(5, 86400)),
     Definition(CONNECT_TIMEOUT, "Таймаут соединения HTTP, секунд", float, 5.0, check=_between(0.1, 120)),
     Definition(READ_TIMEOUT, "Таймаут ответа HTTP, секунд", float, 30.0, check=_between(0.1, 600)),
-    Definition(STOLOTO_CONCURRENCY, "Одновременных запросов к Столото", int, 8,
+    Definition(STOLOTO_CONCURRENCY, "Одновременных запросов к Столото", int, 16,
                "Сколько касс фоновое задание и «Зарегистрировать сейчас» регистрируют в Столото одновременно: "
                "при ответе Столото за 0,1 с каждый запрос даёт до 10 касс в секунду.",
                check=_between(1, 64)),

@@ -3,7 +3,7 @@
 Read from the counters of stoloto/stats.py (numbers issued and used per day) and the free numbers counted
 now (the partial index ix_terminals_free), never from the registers: three queries whatever their number.
 The pool's history is told backwards from now, so the present is exact even where the counters started
-late (migration 0016 reconstructs the days before it from the rows it found):
+late (migration 0018 reconstructs the days before it from the rows it found):
 free at the end of day d−1 = free at the end of day d − issued on d + used on d.
 """
 import math
@@ -94,7 +94,7 @@ def pool_histories(days: int = 30) -> list[PoolHistory]:
         history, level = [], free
         for offset in range(days):
             day = today - timedelta(days=offset)
-            history.append((day, max(level, 0)))  # the counters rebuilt by 0016 may undercount the past
+            history.append((day, max(level, 0)))  # the counters rebuilt by migration 0018 may undercount the past
             issued_then, used_then = by_day.get(day, (0, 0))
             level = level - issued_then + used_then
         forecast = Forecast(contract_id, number or f"Черновик #{contract_id}", free, used, days_left(free, used))

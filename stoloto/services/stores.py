@@ -1,6 +1,6 @@
 """Stores ("Магазины"): import from SET Centrum, manual entry, binding to a contract."""
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,12 +76,15 @@ def import_from_set(actor: str, scheduled: bool = False) -> int:
     """
     try:
         client = setcentrum_client()
-        # One transaction: the known codes, then SET's answer read as it streams in, keeping only the new shops
-        # (never all 200,000 parsed shops at once), then a bulk write of them and a journal row.
-        known = set(db.session.scalars(select(Store.code)))
-        new, listed = _new_shops(client, known)
-        del known
-        added = _add_new_stores(new, listed, actor, scheduled)
+        # One transaction: the known codes, then SET's answer read as it streams in, each new shop written as
+        # soon as it is parsed (never all 200,000 parsed shops at once; the database stores while SIS parses),
+        # then a journal row.
+        try:
+            added = _insert_new(_NewShops(client, set(db.session.scalars(select(Store.code)))), actor, scheduled)
+        except IntegrityError:
+            # Someone else imported (or typed in) some of these codes meanwhile: read both again, add the rest.
+            db.session.rollback()
+            added = _insert_new(_NewShops(client, set(db.session.scalars(select(Store.code)))), actor, scheduled)
     except errors.SisError as error:
         db.session.rollback()
         message = boundary.storable(str(error), 2000)
@@ -123,44 +126,43 @@ def last_set_import(scheduled_only: bool = False) -> SetImport | None:
     return db.session.scalar(query)
 
 
-def _new_shops(client: SetCentrumClient, known: set[str]) -> tuple[list[Shop], int]:
-    """SET's shops whose codes are not in `known`, and how many SET lists."""
-    new, listed = [], 0
-    try:
-        for shop in client.shops():
-            listed += 1
-            if shop.code not in known:
-                new.append(shop)
-    except SetCentrumError as failure:
-        raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
-                              "Магазины не добавлены. Проверьте «Адрес сервера SET Centrum» в «Настройки» и "
-                              "работу сервера SET, затем повторите загрузку.") from None
-    return new, listed
+class _NewShops:
+    """SET's shops whose codes are not in `known`, as they stream in; counts them and the shops SET lists."""
+
+    def __init__(self, client: SetCentrumClient, known: set[str]):
+        self.client, self.known = client, known
+        self.listed = self.new = 0
+        self.first_codes: list[str] = []  # the journal names the first few
+
+    def __iter__(self) -> Iterator[Shop]:
+        try:
+            for shop in self.client.shops():
+                self.listed += 1
+                if shop.code not in self.known:
+                    self.new += 1
+                    if len(self.first_codes) < audit.LISTED_OBJECTS:
+                        self.first_codes.append(shop.code)
+                    yield shop
+        except SetCentrumError as failure:
+            raise errors.SisError(failure.code, f"Не удалось загрузить список магазинов из SET Centrum: {failure}.",
+                                  "Магазины не добавлены. Проверьте «Адрес сервера SET Centrum» в «Настройки» и "
+                                  "работу сервера SET, затем повторите загрузку.") from None
 
 
-def _add_new_stores(new: list[Shop], listed: int, actor: str, scheduled: bool) -> int:
-    try:
-        return _insert_new(new, listed, actor, scheduled)
-    except IntegrityError:
-        # Someone else imported (or typed in) some of these codes meanwhile: read again, add the rest.
-        db.session.rollback()
-        known = set(db.session.scalars(select(Store.code)))
-        return _insert_new([shop for shop in new if shop.code not in known], listed, actor, scheduled)
-
-
-def _insert_new(new: list[Shop], listed: int, actor: str, scheduled: bool) -> int:
-    """A bulk write of the new stores, a journal row and the import's outcome, committed."""
+def _insert_new(new: _NewShops, actor: str, scheduled: bool) -> int:
+    """A bulk write of the new stores as SET's answer streams in, a journal row and the import's outcome,
+    committed."""
     now = utcnow()
     # Rows are made as they are written, never all at once: 100,000 of them would be 40 MB of a worker's memory.
     # contract_id and comment are left out (NULL): every column less is work saved on each of 100,000 rows.
     insert_stores(IMPORT_COLUMNS, ((shop.code, store_name(shop.code), shop.address, SOURCE_SET, now, now)
                                    for shop in new))
     audit.record(actor, "store", None, ACTION_IMPORT,
-                 details=f"{loaded_message(len(new))}; в SET Centrum {plural.stores(listed)}",
-                 object_ids=first_ids([shop.code for shop in new[:audit.LISTED_OBJECTS]]))
-    db.session.add(SetImport(actor=actor, scheduled=scheduled, ok=True, added=len(new), finished_at=now))
+                 details=f"{loaded_message(new.new)}; в SET Centrum {plural.stores(new.listed)}",
+                 object_ids=first_ids(new.first_codes))
+    db.session.add(SetImport(actor=actor, scheduled=scheduled, ok=True, added=new.new, finished_at=now))
     db.session.commit()
-    return len(new)
+    return new.new
 
 
 def first_ids(codes: list[str]) -> list[int]:

@@ -1,15 +1,21 @@
 """«Зарегистрировать сейчас» on ticked registers runs in the background; «Кассы» shows its progress (issue 14)."""
 import re
+import signal
+from datetime import timedelta
 
+import requests
 from sqlalchemy import select
 
+from jobs.registers import finish_pending_registrations
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import AuditEvent
-from stoloto.services import contracts
+from stoloto.models import AuditEvent, RegisterRun, utcnow
+from stoloto.services import contracts, registers
 from stoloto.services.contracts import ContractInput
-from tests.integration.register_runs import finished, press, progress, started_run
+from tests.conftest import PASSWORD, csrf_token_from
+from tests.integration.register_runs import STARTED, finished, press, progress, started_run
 from tests.integration.test_bad_input_panel import FORBIDDEN
+from tests.integration.test_processes import FLASK, Server, sis_env, wait_for
 from tests.integration.test_register_drain import registered_each_once, set_latency, stocked_contract, waiting_registers
 
 CONCURRENCY = settings.STOLOTO_CONCURRENCY
@@ -97,3 +103,68 @@ def test_bad_ids_get_a_russian_message(app, web):
         assert response.status_code == 404 and response.get_json() == {"error": "Запуск регистрации касс не найден."}
         assert operator.get(f"/registers/?run={run}").status_code == 200
     assert journal(app) == []
+
+
+def test_runs_older_than_a_week_are_deleted_when_a_run_starts(app, stand, web):
+    with app.app_context():
+        ids = waiting_registers(stocked_contract(stand, "RUN-OLD", 1), "391", 1)
+        now = utcnow()
+        old, recent = (RegisterRun(started_by="operator1", register_ids=ids, started_at=now - age,
+                                   alive_until=now - age, finished_at=now - age, waiting_by_reason={})
+                       for age in (timedelta(days=8), timedelta(days=6)))
+        db.session.add_all([old, recent])
+        db.session.commit()
+        old_id, recent_id = old.id, recent.id
+    operator = web("operator")
+    assert progress(operator, old_id)["notice"].startswith("Регистрация касс: зарегистрировано 0")
+    run = started_run(press(operator, ids))
+    assert operator.get(f"/registers/progress/?id={old_id}").status_code == 404
+    assert progress(operator, recent_id)["notice"].startswith("Регистрация касс: зарегистрировано 0")
+    assert finished(operator, run)["notice"] == "Регистрация касс: зарегистрировано 1, ожидают 0."
+
+
+def logged_in(server: Server, login: str) -> requests.Session:
+    """A session of the server's own login form, and the CSRF token of its pages."""
+    session = requests.Session()
+    page = session.get(server.url + "/auth/login", timeout=30).text
+    session.post(server.url + "/auth/login", timeout=30, allow_redirects=False,
+                 data={"login": login, "password": PASSWORD, "csrf_token": csrf_token_from(page)})
+    session.headers["X-CSRFToken"] = csrf_token_from(session.get(server.url + "/contracts/", timeout=30).text)
+    return session
+
+
+def test_a_run_whose_process_died_is_reported_interrupted_and_the_job_takes_its_registers(
+        app, stand, web, tmp_path):
+    with app.app_context():
+        ids = waiting_registers(stocked_contract(stand, "RUN-K", 4), "392", 4)
+        # One register at a time, each call 2 s: the process dies in the middle of the run. The claims
+        # then last 3 × (1 + 5) + 60 s = 78 s (the longest a register can take, and a margin).
+        settings.save({CONCURRENCY: 1, settings.CONNECT_TIMEOUT: 1, settings.READ_TIMEOUT: 5}, "t")
+    set_latency(stand, 2000)
+    server = Server(FLASK, sis_env(app, tmp_path, SIS_SCHEDULER="0"))
+    try:
+        wait_for(server.serving, 90, "the server to start")
+        session = logged_in(server, "operator1")
+        answer = session.post(server.url + "/registers/action/", timeout=30, allow_redirects=False,
+                              data={"action": "finish", "rowid": [str(i) for i in ids], "url": "/registers/",
+                                    "csrf_token": session.headers["X-CSRFToken"]})
+        run = int(STARTED.search(answer.headers["Location"]).group(1))
+        operator = web("operator")
+        wait_for(lambda: progress(operator, run)["notice"] == "Регистрация касс: 1 из 4…", 60,
+                 "the run to register its first register")
+    finally:
+        server.stop(signal.SIGKILL)
+    set_latency(stand, 0)
+    still = progress(operator, run)
+    assert still == {"waiting": True, "notice": "Регистрация касс: 1 из 4…"}  # nobody knows yet that it died
+    with app.app_context():
+        report = registers.finish_pending_report()  # the run had claimed only the register it was advancing
+    assert (report.registered, report.waiting) == (2, 1)
+    interrupted = ("Регистрация касс прервалась на 1 из 4 (зарегистрировано 1): процесс СИ остановился. "
+                   "Остальные кассы зарегистрирует фоновое задание.")
+    wait_for(lambda: progress(operator, run) == {"waiting": False, "notice": interrupted}, 120,
+             "the run's claims to expire")
+    assert interrupted in operator.get(f"/registers/?run={run}").get_data(as_text=True)
+    with app.app_context():
+        finish_pending_registrations()
+    registered_each_once(app, stand, "RUN-K", 4)
