@@ -1,14 +1,13 @@
 """"Активация": activating a contract at Stoloto (docs/protocols.md §1.1) with its CSR."""
-import uuid
 
-from .. import audit, crypto, errors, stats
+from .. import audit, crypto, errors
 from ..certificate_lifecycle import CertificateState
 from ..extensions import db
 from ..lifecycle import ActivationStep, ContractStatus, activation_step, status_label, transition
 from ..models import Contract, utcnow
 from . import certificates
 from .contracts import ACTION_PREPARE, get_contract, prepare_activation
-from .gateway import outcome_error, stoloto_client
+from .gateway import outcome_error
 
 ACTION = "Активация"
 
@@ -46,16 +45,7 @@ def activate(contract_id: int, actor: str) -> Contract:
         raise errors.draft_refused("Активировать договор")
     if contract.status != ContractStatus.AWAITING_ACTIVATION.value:
         raise errors.action_not_allowed("Активировать договор", status_label(contract.status))
-    client = stoloto_client()
-    if not contract.activation_request_id:
-        contract.activation_request_id = str(uuid.uuid4())
-        db.session.commit()  # persisted before sending: a retry after a lost answer reuses it
-    outcome = client.activate(contract.activation_request_id, contract.number,
-                              contract.contract_date.isoformat(), contract.agent_inn, contract.csr_pem)
-    stats.record_call(db.session, "activate", outcome)
-    if outcome.answered:
-        contract.activation_request_id = None  # a definite answer: the next attempt is a new request
-        db.session.commit()
+    outcome = certificates.send_activation(contract, contract.csr_pem)
     try:
         if not outcome.ok:
             if outcome.code == "CONTRACT_NOT_FOUND":

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from .. import appendix, audit, clock, crypto, errors, keyring, settings, stats
 from ..certificate_lifecycle import WARNING_DAYS, CertificateState, Validity, move, state_of, validity
+from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus, status_label
 from ..models import Contract, utcnow
@@ -398,6 +399,22 @@ def pending_fingerprint(contract: Contract) -> str | None:
     return crypto.format_fingerprint(_pending_fingerprint(contract)) if contract.pending_csr_pem else None
 
 
+def send_activation(contract: Contract, csr_pem: str) -> Outcome:
+    """§1.1 for a contract's first key or, after «Перевыпустить ключ», its new one: the request id is committed
+    before sending, so a retry after a lost answer reuses it; a definite answer ends the request."""
+    client = stoloto_client()
+    if not contract.activation_request_id:
+        contract.activation_request_id = str(uuid.uuid4())
+        db.session.commit()
+    outcome = client.activate(contract.activation_request_id, contract.number,
+                              contract.contract_date.isoformat(), contract.agent_inn, csr_pem)
+    stats.record_call(db.session, "activate", outcome)
+    if outcome.answered:
+        contract.activation_request_id = None
+        db.session.commit()
+    return outcome
+
+
 def activate_new_key(contract_id: int, actor: str) -> Contract:
     """«Активировать договор» after «Перевыпустить ключ»: §1.1 with the new key. Stoloto answers with a
     certificate for it once it has registered the key from the new «Приложение №5», KEY_MISMATCH before."""
@@ -405,16 +422,7 @@ def activate_new_key(contract_id: int, actor: str) -> Contract:
     try:
         if state_of(contract) is not CertificateState.REKEYING:
             raise errors.action_not_allowed(ACTION_ACTIVATE_NEW_KEY, _status_label(contract))
-        client = stoloto_client()
-        if not contract.activation_request_id:
-            contract.activation_request_id = str(uuid.uuid4())
-            db.session.commit()  # persisted before sending: a retry after a lost answer reuses it
-        outcome = client.activate(contract.activation_request_id, contract.number,
-                                  contract.contract_date.isoformat(), contract.agent_inn, contract.pending_csr_pem)
-        stats.record_call(db.session, "activate", outcome)
-        if outcome.answered:
-            contract.activation_request_id = None  # a definite answer: the next attempt is a new request
-            db.session.commit()
+        outcome = send_activation(contract, contract.pending_csr_pem)
         if not outcome.ok:
             if outcome.code in ("KEY_MISMATCH", "KEY_NOT_REGISTERED"):
                 raise _new_key_not_registered(contract, outcome)
