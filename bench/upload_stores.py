@@ -34,8 +34,7 @@ def make_file(kind: str) -> bytes:
     if kind == "csv":
         return ("\ufeff" + "\r\n".join(";".join(row) for row in [header, *rows])).encode()
     from openpyxl import Workbook
-    # Not write_only: like Excel, a normal workbook writes the sheet's <dimension>; without it openpyxl's
-    # reader parses the whole sheet once more only to find its size.
+    # Not write_only: a normal workbook writes the sheet's <dimension>, as Excel does.
     book = Workbook()
     sheet = book.active
     sheet.append(header)
