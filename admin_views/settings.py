@@ -2,7 +2,7 @@
 «Отправить тестовое уведомление»."""
 from itertools import groupby
 
-from flask import flash, redirect, request
+from flask import flash, jsonify, redirect, request
 from flask_admin import BaseView, expose
 
 from stoloto import settings
@@ -54,19 +54,24 @@ class SettingsView(AdminOnly, BaseView):
         return self.render("settings.html", sections=sections, values=values, problems=problems,
                            environment=settings.CONFIG_DEFAULTS, stored=stored, clear_field=clear_field,
                            deliveries=alerts.last_deliveries(), channel_labels=alerts.CHANNEL_LABELS,
-                           open_alerts=alerts.open_episodes())
+                           open_alerts=alerts.open_episodes(), last_test=alerts.last_test())
 
     @expose("/test-alert/", methods=("POST",))
     def test_alert(self):
-        deliveries = alerts.send_test(actor())
-        if deliveries is None:
-            flash("Тестовое уведомление отправляется дольше обычного; его результат появится в разделе "
-                  "«Уведомления» как последняя доставка.", "warning")
-        elif not deliveries:
+        """Starts the sending and answers at once; the page follows it (test_alert_progress)."""
+        channels = alerts.send_test(actor())
+        if channels:
+            flash(f"Тестовое уведомление отправляется: {alerts.where_sent(channels)}. Результат появится ниже.",
+                  "info")
+        else:
             flash("Тестовое уведомление не отправлено: не настроен ни один канал. Укажите почтовый сервер, "
                   "отправителя и получателей писем или адрес webhook и сохраните настройки.", "warning")
-        else:
-            failed = [d for d in deliveries if not d.ok]
-            flash(("Тестовое уведомление отправлено не везде: " if failed else "Тестовое уведомление отправлено: ")
-                  + "; ".join(str(d) for d in deliveries) + ".", "warning" if failed else "success")
         return redirect(self.get_url(".index"))
+
+    @expose("/test-alert/progress/")
+    def test_alert_progress(self):
+        """The latest test notice for static/progress.js, which updates «Настройки» until its sending is over."""
+        last = alerts.last_test()
+        if last is None:
+            return jsonify({"waiting": False, "notice": "Тестовое уведомление ещё не отправлялось."})
+        return jsonify({"waiting": last.waiting, "notice": last.notice})

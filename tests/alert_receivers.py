@@ -46,13 +46,16 @@ def smtp_server():
 
 
 class Receiver:
-    """What the webhook receiver got: the JSON bodies, in order; `status` and `delay` shape its answers."""
+    """What the webhook receiver got: the JSON bodies, in order; `status` and `delay` shape its answers. A test that
+    clears `release` holds every answer until it sets it again (a webhook that has not answered yet)."""
 
     def __init__(self):
         self.bodies = []
         self.lock = threading.Lock()
         self.status = 200
         self.delay = 0.0
+        self.release = threading.Event()
+        self.release.set()
 
     def states(self, kind: str | None = None) -> list[str]:
         with self.lock:
@@ -66,6 +69,7 @@ def webhook():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            receiver.release.wait(60)
             time.sleep(receiver.delay)
             with receiver.lock:
                 receiver.bodies.append(json.loads(body))

@@ -53,7 +53,6 @@ RETRY = timedelta(minutes=5)
 MAX_ATTEMPTS = 12  # an hour of tries, then the notice is given up (journaled)
 SMTP_TIMEOUT = 10.0
 WEBHOOK_TIMEOUT = (5.0, 10.0)  # connect, read
-TEST_WAIT_SECONDS = 12.0  # the test button waits this long for its result, never longer
 LIMIT_CODE = "TERMINAL_LIMIT_EXCEEDED"
 
 
@@ -518,37 +517,76 @@ def deliver(limit: int = 100) -> tuple[int, int]:
     return sent, failed
 
 
-def send_test(actor: str) -> list[Delivery] | None:
-    """«Отправить тестовое уведомление»: a test notice to every configured channel, sent by a thread of its own;
-    the caller waits TEST_WAIT_SECONDS at most. Returns the deliveries, [] when no channel is configured, None when
-    the sending is still under way (its result then shows in «Настройки» as the last delivery)."""
+def send_test(actor: str) -> dict[str, str]:
+    """«Отправить тестовое уведомление»: a test notice to every configured channel, sent by a thread of its own so
+    that the request never waits for a mail server or a webhook (last_test follows it). Returns where it goes, as
+    _channels() tells it; {} when no channel is configured."""
     now = utcnow()
+    channels = _channels()
     notices = _notify(None, TEST, now, claimed=True)
     for notice in notices:
         notice.attempts = 1
     audit.record(actor, OBJECT_TYPE, None, "Тестовое уведомление", "ok",
                  ", ".join(CHANNEL_LABELS[n.channel] for n in notices) or "каналы уведомлений не настроены")
     db.session.commit()
-    if not notices:
-        return []
-    ids = [notice.id for notice in notices]
-    results: list[Delivery] = []
-    thread = threading.Thread(target=_send_in_thread, args=(current_app._get_current_object(), ids, actor, results),
-                              name="sis-test-alert", daemon=True)
-    thread.start()
-    thread.join(TEST_WAIT_SECONDS)
-    return None if thread.is_alive() else results
+    if notices:
+        # Should this process stop before it is over, the claims expire and the job sends what is left.
+        threading.Thread(target=_send_in_thread, args=(current_app._get_current_object(), [n.id for n in notices],
+                                                       actor), name="sis-test-alert", daemon=True).start()
+    return channels
 
 
-def _send_in_thread(app: Flask, notice_ids: list[int], actor: str, results: list[Delivery]) -> None:
+def _send_in_thread(app: Flask, notice_ids: list[int], actor: str) -> None:
     with app.app_context():
         try:
             for notice_id in notice_ids:
-                results.append(_attempt(db.session.get(AlertNotice, notice_id, populate_existing=True), actor))
+                _attempt(db.session.get(AlertNotice, notice_id, populate_existing=True), actor)
         except Exception:  # a thread's error would otherwise vanish
             log.exception("test alert failed")
         finally:
             db.session.remove()
+
+
+@dataclass(frozen=True)
+class LastTest:
+    """The latest «Отправить тестовое уведомление» as «Настройки» shows it while it is sent and after."""
+    at: datetime
+    waiting: bool
+    notice: str
+    category: str  # the notice's Bootstrap text colour
+
+
+def last_test() -> LastTest | None:
+    """The latest test's notice: each channel's result, or that it is still being sent; None before any test."""
+    latest = db.session.scalar(select(func.max(AlertNotice.created_at)).where(AlertNotice.state == TEST))
+    if latest is None:
+        return None
+    notices = list(_fresh(select(AlertNotice).where(AlertNotice.state == TEST, AlertNotice.created_at == latest)
+                          .order_by(AlertNotice.id)))
+    channels = _channels()
+    parts = [f"{_where(notice.channel, channels)}: "
+             + ("ещё отправляется" if notice.status == PENDING else (notice.result or "").rstrip("."))
+             for notice in notices]
+    failed = sum(notice.status == FAILED for notice in notices)
+    if any(notice.status == PENDING for notice in notices):
+        waiting, lead, category = True, "Тестовое уведомление отправляется: ", "info"
+    elif not failed:
+        waiting, lead, category = False, "Тестовое уведомление отправлено: ", "success"
+    else:
+        waiting, category = False, "danger" if failed == len(notices) else "warning"
+        lead = ("Тестовое уведомление не доставлено: " if failed == len(notices)
+                else "Тестовое уведомление отправлено не везде: ")
+    return LastTest(latest, waiting, lead + "; ".join(parts) + ".", category)
+
+
+def _where(channel: str, channels: dict[str, str]) -> str:
+    label = CHANNEL_LABELS[channel]
+    return f"{label} ({channels[channel]})" if channels.get(channel) else label
+
+
+def where_sent(channels: dict[str, str]) -> str:
+    """Where a test goes, for the button's flash: «e-mail (ops@example.ru), webhook (hooks.example.ru)»."""
+    return ", ".join(_where(channel, channels) for channel in channels)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from stoloto.services import activation, contracts
 from stoloto.services.contracts import ContractInput
 from tests.alert_receivers import free_port
 from tests.integration.test_bad_input_panel import flashed
+from tests.integration.test_processes import wait_for
 
 TOKEN = "test-cash-api-token-0123456789"
 
@@ -70,6 +71,32 @@ def contract_with_certificate(number: str, days: float) -> int:
 def told(response) -> list[str]:
     """The test button's flashes (the page also warns that no Stoloto URL is set)."""
     return [text for text in flashed(response) if text.startswith("Тестовое уведомление")]
+
+
+def pressed(admin) -> str:
+    """Presses «Отправить тестовое уведомление»; the request answers at once, and its flash says where it sends."""
+    response = admin.post("/settings/test-alert/")
+    assert response.status_code == 302
+    [message] = told(admin.get(response.headers["Location"]))
+    return message
+
+
+def progress(admin) -> dict:
+    """The latest test notice as «Настройки» asks for it (static/progress.js)."""
+    response = admin.get("/settings/test-alert/progress/")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def sent(admin) -> dict:
+    """The latest test notice's answer once its sending is over."""
+    answer = {}
+
+    def over() -> bool:
+        answer.update(progress(admin))
+        return not answer["waiting"]
+    wait_for(over, 60, "the test notice's sending to end")
+    return answer
 
 
 def journal(action: str) -> list[tuple[str, str]]:
@@ -283,22 +310,46 @@ def test_an_external_service_opens_and_closes_an_episode_once(app, webhook):
 
 # --- «Отправить тестовое уведомление» ----------------------------------------------------------
 
-def test_the_test_button_says_what_was_sent_where(app, web, smtp_server, webhook):
+def test_the_test_button_says_where_it_sends_and_the_page_follows_it_to_the_result(app, web, smtp_server, webhook):
     with app.app_context():
         channels(smtp_server, webhook)
     admin = web("admin")
-    response = admin.post("/settings/test-alert/")
-    assert response.status_code == 302
-    [message] = told(admin.get(response.headers["Location"]))
-    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): принято почтовым "
-                       "сервером; webhook (127.0.0.1): принято, ответ 200.")
+    assert pressed(admin) == ("Тестовое уведомление отправляется: e-mail (ops@example.ru, duty@example.ru), webhook "
+                              "(127.0.0.1). Результат появится ниже.")
+    assert sent(admin) == {"waiting": False, "notice": (
+        "Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): принято почтовым сервером; "
+        "webhook (127.0.0.1): принято, ответ 200.")}
     assert smtp_server.subjects() == ["СИ Столото: тестовое уведомление"]
     assert webhook.states() == ["test"] and webhook.content_types == "application/json; charset=utf-8"
     page = admin.get("/settings/").get_data(as_text=True)
     assert "Последняя доставка уведомлений" in page and "принято, ответ 200" in page
+    assert "Тестовое уведомление отправлено: e-mail" in page and "data-sis-progress" not in page
     assert "Сейчас нет действующих уведомлений." in page
     with app.app_context():
         assert [r for r, _ in journal("Отправка уведомления")] == ["ok", "ok"]
+
+
+def test_the_test_button_answers_before_a_slow_webhook_does_and_the_page_asks_until_it_has(app, web, smtp_server,
+                                                                                           webhook):
+    with app.app_context():
+        channels(smtp_server, webhook)
+    admin = web("admin")
+    webhook.release.clear()  # the webhook holds its answer until the request is over
+    try:
+        response = admin.post("/settings/test-alert/")
+        assert response.status_code == 302
+        assert progress(admin)["waiting"] is True  # the request came back with the webhook's answer still to come
+        page = admin.get(response.headers["Location"]).get_data(as_text=True)
+        assert 'data-sis-progress="/settings/test-alert/progress/"' in page and "progress.js" in page
+        assert "Тестовое уведомление отправляется" in page
+        wait_for(lambda: "почтовым" in progress(admin)["notice"], 30, "the e-mail's result")
+        assert progress(admin) == {"waiting": True, "notice": (
+            "Тестовое уведомление отправляется: e-mail (ops@example.ru, duty@example.ru): принято почтовым "
+            "сервером; webhook (127.0.0.1): ещё отправляется.")}
+    finally:
+        webhook.release.set()
+    assert sent(admin)["notice"].endswith("webhook (127.0.0.1): принято, ответ 200.")
+    assert webhook.states() == ["test"]
 
 
 def test_the_test_button_with_an_unreachable_mail_server_is_a_warning_not_an_error_page(app, web):
@@ -307,15 +358,26 @@ def test_the_test_button_with_an_unreachable_mail_server_is_a_warning_not_an_err
                     settings.SMTP_TLS: settings.TLS_NONE, settings.EMAIL_FROM: "sis@example.ru",
                     settings.EMAIL_TO: "ops@example.ru"})
     admin = web("admin")
-    response = admin.post("/settings/test-alert/")
-    assert response.status_code == 302
-    [message] = told(admin.get(response.headers["Location"]))
-    assert message.startswith("Тестовое уведомление отправлено не везде: e-mail (ops@example.ru): почтовый сервер "
-                              "127.0.0.1:")
-    assert "недоступен" in message
-    assert "не доставлено" in admin.get("/settings/").get_data(as_text=True)
+    assert pressed(admin) == "Тестовое уведомление отправляется: e-mail (ops@example.ru). Результат появится ниже."
+    notice = sent(admin)["notice"]
+    assert notice.startswith("Тестовое уведомление не доставлено: e-mail (ops@example.ru): почтовый сервер "
+                             "127.0.0.1:")
+    assert "недоступен" in notice
+    page = admin.get("/settings/")
+    assert page.status_code == 200 and "не доставлено" in page.get_data(as_text=True)
     with app.app_context():
         assert [r for r, _ in journal("Отправка уведомления")] == ["warning"]
+
+
+def test_the_test_button_says_which_channel_failed_when_another_delivered(app, web, smtp_server):
+    port = free_port()  # nobody listens there
+    with app.app_context():
+        channels(smtp_server, **{settings.WEBHOOK_URL: f"http://127.0.0.1:{port}/alerts"})
+    admin = web("admin")
+    pressed(admin)
+    assert sent(admin)["notice"] == (
+        "Тестовое уведомление отправлено не везде: e-mail (ops@example.ru, duty@example.ru): принято почтовым "
+        "сервером; webhook (127.0.0.1): webhook на 127.0.0.1 недоступен: соединение не установлено.")
 
 
 def test_the_test_button_without_channels_says_so(app, web):
@@ -323,10 +385,15 @@ def test_the_test_button_without_channels_says_so(app, web):
     response = admin.post("/settings/test-alert/", follow_redirects=True)
     assert told(response) == ["Тестовое уведомление не отправлено: не настроен ни один канал. Укажите почтовый "
                                  "сервер, отправителя и получателей писем или адрес webhook и сохраните настройки."]
+    assert progress(admin) == {"waiting": False, "notice": "Тестовое уведомление ещё не отправлялось."}
+    assert "data-sis-progress" not in response.get_data(as_text=True)
 
 
-def test_the_test_button_is_for_administrators_with_the_csrf_token(app, web):
-    assert web("operator").post("/settings/test-alert/").status_code == 403
+def test_the_test_button_and_its_progress_are_for_administrators_with_the_csrf_token(app, web):
+    operator = web("operator")
+    assert operator.post("/settings/test-alert/").status_code == 403
+    assert operator.get("/settings/test-alert/progress/").status_code == 403
+    assert app.test_client().get("/settings/test-alert/progress/").status_code == 302  # to the login page
     admin = web("admin")
     assert admin.post("/settings/test-alert/", {"csrf_token": "forged"}).status_code == 400
     with app.app_context():
@@ -395,15 +462,15 @@ def test_mail_goes_over_starttls_or_ssl_with_a_login(app, web, tls_smtp_server, 
     with app.app_context():
         channels(server, **{settings.SMTP_TLS: mode, settings.SMTP_LOGIN: LOGIN, settings.SMTP_PASSWORD: PASSWORD})
     admin = web("admin")
-    [message] = told(admin.post("/settings/test-alert/", follow_redirects=True))
-    assert message == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): принято почтовым "
-                       "сервером.")
+    pressed(admin)
+    assert sent(admin)["notice"] == ("Тестовое уведомление отправлено: e-mail (ops@example.ru, duty@example.ru): "
+                                     "принято почтовым сервером.")
     assert server.subjects() == ["СИ Столото: тестовое уведомление"]
     with app.app_context():
         settings.save({settings.SMTP_PASSWORD: "wrong-password"}, "t")
-    [message] = told(admin.post("/settings/test-alert/", follow_redirects=True))
-    assert message == ("Тестовое уведомление отправлено не везде: e-mail (ops@example.ru, duty@example.ru): "
-                       f"почтовый сервер 127.0.0.1:{server.port} не принял логин и пароль.")
+    pressed(admin)
+    assert sent(admin)["notice"] == ("Тестовое уведомление не доставлено: e-mail (ops@example.ru, duty@example.ru): "
+                                     f"почтовый сервер 127.0.0.1:{server.port} не принял логин и пароль.")
 
 
 def test_stoloto_state_is_written_when_it_changes_not_on_every_call(app, stand):
@@ -433,7 +500,8 @@ def test_the_webhook_url_is_sealed_and_the_journal_names_only_its_host(app, web,
     secret_url = webhook.url + "/T0001/B0002/secret-token-123"
     admin = web("admin")
     admin.post("/settings/", {settings.WEBHOOK_URL: secret_url})
-    admin.post("/settings/test-alert/")
+    pressed(admin)
+    sent(admin)
     with app.app_context():
         from stoloto.models import Setting
         assert "secret-token-123" not in db.session.get(Setting, settings.WEBHOOK_URL).value
@@ -444,9 +512,9 @@ def test_the_webhook_url_is_sealed_and_the_journal_names_only_its_host(app, web,
     assert webhook.states() == ["test"]
     port = free_port()  # nobody listens there
     admin.post("/settings/", {settings.WEBHOOK_URL: f"http://127.0.0.1:{port}/T0001/B0002/secret-token-123"})
-    message = told(admin.post("/settings/test-alert/", follow_redirects=True))[-1]  # the first one's flash too
-    assert message == ("Тестовое уведомление отправлено не везде: webhook (127.0.0.1): webhook на 127.0.0.1 "
-                       "недоступен: соединение не установлено.")
+    pressed(admin)
+    assert sent(admin)["notice"] == ("Тестовое уведомление не доставлено: webhook (127.0.0.1): webhook на 127.0.0.1 "
+                                     "недоступен: соединение не установлено.")
     with app.app_context():
         assert journal("Отправка уведомления")[1] == (
             "warning", "тестовое уведомление не доставлено — webhook (127.0.0.1): webhook на 127.0.0.1 недоступен: "
