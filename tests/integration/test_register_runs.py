@@ -164,4 +164,4 @@ def test_a_run_whose_process_died_is_reported_interrupted_and_the_job_takes_its_
     assert interrupted in operator.get(f"/registers/?run={run}").get_data(as_text=True)
     with app.app_context():
         finish_pending_registrations()
-    registered_each_once(app, stand, "RUN-K", 4)
+    registered_each_once(app, stand, "RUN-K", 4, crashed=True)
