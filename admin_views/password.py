@@ -14,8 +14,9 @@ OPEN_WHILE_FORCED = ("password.index", "auth.logout_view", "auth.login_view", "s
 
 def send_to_password_change():
     """before_request: a user whose password an administrator set sees only «Сменить пароль» until done."""
-    if (current_user.is_authenticated and current_user.must_change_password
-            and not request.path.startswith("/api/") and request.endpoint not in OPEN_WHILE_FORCED
+    if (not request.path.startswith("/api/")  # first: the API has no session, so no user to load
+            and current_user.is_authenticated and current_user.must_change_password
+            and request.endpoint not in OPEN_WHILE_FORCED
             and not (request.endpoint or "").endswith(".static")):
         return redirect(url_for("password.index"))
     return None

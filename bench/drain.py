@@ -11,6 +11,7 @@ Usage:
     .venv/bin/python bench/drain.py [--database-url=postgresql+psycopg://postgres@127.0.0.1:5432/test_drain]
                                     [--levels=1:100,8:2000,16:2000] [--part=drain|api|both] [--api=4x8]
 """
+import os
 import re
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def drain(app, stand: tuple[str, str], levels: list[tuple[int, int]]) -> list[st
     return lines
 
 
-def api(app, stand: tuple[str, str], url: str, folder: Path, workers: int, threads: int) -> list[str]:
+def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, workers: int, threads: int) -> list[str]:
     from stoloto.extensions import db
     from stoloto.models import Store
     with app.app_context():
@@ -91,7 +92,7 @@ def api(app, stand: tuple[str, str], url: str, folder: Path, workers: int, threa
         endpoint = "http://127.0.0.1:5744/api/v1/cash-registers/registration"
         for run, latency in ((1, LATENCY_MS), (2, LATENCY_MS), (3, 0)):
             set_latency(stand, latency)
-            before = _setup.cpu_seconds(server.pid)
+            before, stand_before = _setup.cpu_seconds(server.pid), _setup.cpu_seconds(stand_pid)
             started = time.perf_counter()
             spread: list[int] = []
             sampler = threading.Timer(registrations.DURATION / 2, lambda into=spread: into.extend(
@@ -101,17 +102,19 @@ def api(app, stand: tuple[str, str], url: str, folder: Path, workers: int, threa
             sampler.join()
             busy = (_setup.cpu_seconds(server.pid) - before) / (time.perf_counter() - started)
             cpu_ms = (_setup.cpu_seconds(server.pid) - before) * 1000 / count
+            stand_ms = (_setup.cpu_seconds(stand_pid) - stand_before) * 1000 / count
+            machine = f"the stand's CPU {stand_ms:.1f} ms, load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
             if latency:
                 lines.append(f"API, {registrations.CONNECTIONS} connections, {workers}×{threads} threads, "
                              f"Stoloto {latency} ms: {rate:6.1f}/s of {allowed:.0f}/s allowed "
                              f"({100 * rate / allowed:.0f} %, target ≥ 80 %: "
                              f"{'met' if rate >= 0.8 * allowed else 'NOT met'}); "
                              f"server CPU {cpu_ms:.1f} ms per request, "
-                             f"{busy:.2f} cores busy; connections per worker {spread}: "
+                             f"{busy:.2f} cores busy; {machine}; connections per worker {spread}: "
                              f"{sum(min(n, threads) for n in spread)} served at once")
             else:
                 lines.append(f"API, same load, Stoloto at once: {rate:6.1f}/s (what CPU and database allow); "
-                             f"server CPU {cpu_ms:.1f} ms per request, {busy:.2f} cores busy")
+                             f"server CPU {cpu_ms:.1f} ms per request, {busy:.2f} cores busy; {machine}")
             print(lines[-1], flush=True)
     return lines
 
@@ -134,12 +137,12 @@ def main() -> None:
     if part != "drain" and not registrations.shutil.which("wrk"):
         raise SystemExit("wrk is needed for the API part: apt-get install -y wrk")
     lines = []
-    with _setup.sis_beside_stand(folder, 5743, url) as (app, stand_url, stand_ca, _):
+    with _setup.sis_beside_stand(folder, 5743, url) as (app, stand_url, stand_ca, stand_pid):
         stand = (stand_url, stand_ca)
         if part in ("drain", "both"):
             lines += drain(app, stand, levels)
         if part in ("api", "both"):
-            lines += api(app, stand, url, folder, workers, threads)
+            lines += api(app, stand, stand_pid, url, folder, workers, threads)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     database = "PostgreSQL" if "postgresql" in url else "SQLite"
     print(f"\n{database}, commit {commit}, stand over mutual TLS answering in {LATENCY_MS} ms; targets: "

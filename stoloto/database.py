@@ -1,6 +1,8 @@
 """Engine settings: WAL and a busy timeout for SQLite, so web, jobs and API can share one file."""
+import fcntl
 import os
 import threading
+import time
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -22,21 +24,55 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    _one_writer_at_a_time(engine)
+    _one_writer_at_a_time(engine, _ProcessTurn(engine.url.database))
 
 
 # Statements that take SQLite's write lock (a transaction's first one takes it until the commit).
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
-def _one_writer_at_a_time(engine: Engine) -> None:
-    """The threads of one process take turns at SQLite's write lock through a Python lock.
+class _ProcessTurn:
+    """The processes' turns at the write lock: an flock on a file beside the database, taken by the thread
+    that holds its process's turn. The kernel hands it on as soon as it is released, where SQLite's busy
+    handler sleeps 1, 2, 5 … 100 ms between tries; a process that dies holding it releases it.
+    Opened in each process after the fork (gunicorn's workers create their app, and so their engine, there).
+    """
+
+    def __init__(self, database: str | None):
+        private = not database or database == ":memory:" or database.startswith("file:")
+        self.path = None if private else database + "-writer"
+        self._fd, self._pid = -1, 0
+
+    def acquire(self, deadline: float) -> bool:
+        if self.path is None:
+            return True
+        if self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), os.getpid()
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False  # SQLite's busy handler decides, as before
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+    def release(self) -> None:
+        if self.path is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _one_writer_at_a_time(engine: Engine, processes: _ProcessTurn) -> None:
+    """The threads of one process take turns at SQLite's write lock through a Python lock, and the
+    processes through an flock (_ProcessTurn).
 
     SQLite has one writer; a connection that finds the write lock taken sleeps in its busy handler
     (1, 2, 5, 10… ms) however soon the lock is free. With 32 threads registering at once those sleeps
     cost a registration more than its statements (bench/registration_statements.py): a thread waiting
-    here wakes as soon as the writer before it commits. Other processes still meet at the busy handler.
-    A thread that waits longer than the busy timeout goes on to SQLite, which then decides as before.
+    here wakes as soon as the writer before it commits. A thread that waits longer than the busy
+    timeout goes on to SQLite, which then decides as before.
     """
     gate, holders = threading.Lock(), set()  # holders: ids of the DBAPI connections holding the gate
 
@@ -44,14 +80,19 @@ def _one_writer_at_a_time(engine: Engine) -> None:
         dbapi_connection = getattr(connection, "dbapi_connection", connection)  # the pool's proxy, or sqlite3's
         if id(dbapi_connection) in holders and (closed or not dbapi_connection.in_transaction):
             holders.discard(id(dbapi_connection))
+            processes.release()
             gate.release()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _take_turn(conn, cursor, statement, parameters, context, executemany):
         dbapi_connection = cursor.connection
         if id(dbapi_connection) not in holders and statement.lstrip()[:7].upper().startswith(_WRITES):
+            deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
             if gate.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-                holders.add(id(dbapi_connection))
+                if processes.acquire(deadline):
+                    holders.add(id(dbapi_connection))
+                else:
+                    gate.release()
 
     @event.listens_for(engine, "after_cursor_execute")
     def _autocommitted(conn, cursor, statement, parameters, context, executemany):

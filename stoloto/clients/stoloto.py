@@ -1,5 +1,6 @@
 """Client of Stoloto's agent services (docs/protocols.md §1): activation, terminal batches, registration,
 certificate renewal."""
+import json
 import logging
 import os
 import ssl
@@ -13,6 +14,8 @@ from enum import Enum
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.hooks import default_hooks
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
@@ -89,6 +92,7 @@ class StolotoClient:
                  read_timeout: float = 30.0, client_cert: ClientCertificate | None = None,
                  observer: Callable[[str, "Outcome"], None] | None = None):
         self.base_url = base_url.rstrip("/")
+        self._url = _checked_url(self.base_url)
         self.observer = observer  # told every call's outcome, by service: activation, batches, registration
         self.verify = ca_bundle or True
         self.timeout = (connect_timeout, read_timeout)
@@ -187,13 +191,19 @@ class StolotoClient:
         return outcome
 
     def _send(self, path: str, request_id: str, body: dict) -> Outcome:
-        request = requests.Request("POST", self.base_url + path, json=body,
-                                   headers={"X-Request-Id": request_id, "Accept": "application/json"})
+        if self._url is None:
+            return Outcome(Kind.FAILURE, code="CONNECTION", message="сервис Столото недоступен: неверный адрес")
+        content = json.dumps(body, allow_nan=False).encode()
+        request = requests.PreparedRequest()  # what Request.prepare() makes of it, without parsing the URL again
+        request.method, request.url, request.body, request.hooks = "POST", self._url + path, content, default_hooks()
+        request.headers = CaseInsensitiveDict({"X-Request-Id": request_id, "Accept": "application/json",
+                                               "Content-Type": "application/json",
+                                               "Content-Length": str(len(content))})
         try:
             # Straight to the adapter's connection pool, not through a Session: Stoloto sets no cookies
             # and is never to be redirected to, and the session's cookie, hook and settings merging
             # cost a fifth of the call. No proxies or .netrc from the environment either.
-            response = self.adapter.send(request.prepare(), timeout=self.timeout, verify=self.verify)
+            response = self.adapter.send(request, timeout=self.timeout, verify=self.verify)
         except requests.exceptions.Timeout:
             return Outcome(Kind.FAILURE, code="TIMEOUT", message="Столото не ответил вовремя")
         except requests.exceptions.SSLError as error:
@@ -208,6 +218,16 @@ class StolotoClient:
             return _interpret(response)
         finally:
             response.close()  # the connection goes back to the pool (or is closed, if the body was not read)
+
+
+def _checked_url(base_url: str) -> str | None:
+    """requests' own check and quoting of the address, made once: each call only appends a path of its own."""
+    checked = requests.PreparedRequest()
+    try:
+        checked.prepare_url(base_url, None)
+    except (requests.exceptions.RequestException, ValueError):
+        return None
+    return checked.url.rstrip("/")
 
 
 def _log_call(path: str, request_id: str, contract_number: str | None, outcome: Outcome, seconds: float) -> None:

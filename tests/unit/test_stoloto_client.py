@@ -1,4 +1,6 @@
 """The Stoloto client maps every answer to one typed outcome (HTTP mocked with `responses`)."""
+import json
+
 import pytest
 import requests
 import responses
@@ -76,6 +78,23 @@ def test_no_answer_is_a_failure_whose_outcome_is_unknown(exception, code):
     responses.post(ACTIVATE, body=exception)
     outcome = activate()
     assert (outcome.kind, outcome.code, outcome.answered) == (Kind.FAILURE, code, False)
+
+
+@pytest.mark.parametrize("base", ["https://[bad", "stoloto.test", "https://"])
+def test_an_address_requests_cannot_use_is_a_failure_not_an_exception(base):
+    outcome = StolotoClient(base).activate("11111111-1111-4111-8111-111111111111", "СТ-1", "2026-01-15",
+                                           "7707083893", "csr")
+    assert (outcome.kind, outcome.code, outcome.answered) == (Kind.FAILURE, "CONNECTION", False)
+
+
+@responses.activate
+def test_the_body_is_the_json_of_the_payload_and_its_length_is_sent():
+    responses.post(BATCHES, status=201, json={"batch_id": "B-1", "terminals": ["0100001"]})
+    client().request_batch("22222222-2222-4222-8222-222222222222", "СТ-«1»", 1)
+    sent = responses.calls[0].request
+    assert sent.url == BATCHES and sent.method == "POST"
+    assert json.loads(sent.body) == {"contract_number": "СТ-«1»", "count": 1}
+    assert sent.headers["Content-Length"] == str(len(sent.body))
 
 
 @pytest.mark.parametrize("body, ok", [
