@@ -70,3 +70,19 @@ def test_the_login_page_shows_the_demo_banner_and_the_favicon(app, page, live_se
     assert page.request.get(live_server + icon).ok
     favicon = page.request.get(live_server + "/favicon.ico")
     assert favicon.ok and favicon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_journals_time_filter_picks_a_moment_in_russian(page, live_server, accounts):
+    log_in(page, live_server, accounts["viewer"])
+    page.click("a.nav-link:has-text('Журнал')")
+    page.wait_for_load_state("load")
+    page.click("a.dropdown-toggle:has-text('Добавить фильтр')")
+    page.locator(".dropdown-menu.show a", has_text="Время").click()
+    page.locator("input.filter-val:visible").click()
+    picker = page.locator(".daterangepicker:visible")
+    assert picker.locator("thead tr").last.locator("th").all_inner_texts() == ["Пн", "Вт", "Ср", "Чт", "Пт", "Сб",
+                                                                               "Вс"]
+    assert picker.locator("select.monthselect").first.locator("option").all_inner_texts() == [
+        "янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"]
+    assert [picker.locator("button.applyBtn").inner_text(), picker.locator("button.cancelBtn").inner_text()] == [
+        "Применить", "Отмена"]
