@@ -84,3 +84,13 @@ def test_the_last_active_administrator_can_be_neither_deactivated_nor_demoted(pa
     page.goto(live_server + "/users/")
     row = page.locator("tr", has=page.locator("td", has_text=accounts["admin"]))
     assert row.locator("td", has_text="Администратор").count() == 1
+
+
+def test_a_new_users_form_marks_login_and_password_required_and_offers_the_least_role(page, live_server, accounts):
+    log_in(page, live_server, accounts["admin"])
+    page.goto(live_server + "/users/new/")
+    for name in ("login", "password"):
+        assert page.locator(f"label[for={name}] strong.text-danger").count() == 1, name
+    assert page.locator("label[for=role] strong.text-danger").count() == 0  # a choice always has a value
+    assert "Не короче 8 символов." in page.locator("form.admin-form").inner_text()
+    assert page.locator("select[name=role] option:checked").inner_text() == "Наблюдатель"
