@@ -9,6 +9,7 @@ pytestmark = pytest.mark.browser
 
 
 def open_user(page, login):
+    page.wait_for_load_state("load")  # the menu opens by Bootstrap's script
     page.click("a.dropdown-toggle:has-text('Администрирование')")
     page.click("a.dropdown-item:has-text('Пользователи')")
     page.locator("tr", has=page.locator("td", has_text=login)).locator("a[title='Изменить запись']").click()
