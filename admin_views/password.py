@@ -23,6 +23,8 @@ def send_to_password_change():
 
 
 class PasswordView(LoginRequired, BaseView):
+    help_anchor = "пользователи"  # its section of «Справка» (docs/admin-guide.ru.md) tells of «Сменить пароль»
+
     def is_visible(self) -> bool:
         return False  # reached from the user menu, not the top menu
 

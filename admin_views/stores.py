@@ -117,6 +117,7 @@ class StoreView(ExportMixin, LargeListMixin, SecureModelView):
     # --- "Добавить" and editing -----------------------------------------------------------------
 
     def _with_contracts(self, form, editing=None):
+        mark_required(form.code)  # the service refuses a store without one
         form.contract_id.choices = [("", "— выберите договор —")] + [
             (str(i), label) for i, label in stores.contract_choices()]
         if stores.contract_required(editing):

@@ -2,18 +2,21 @@
 from flask_admin.form import BaseForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 
-from stoloto.models import ROLE_LABELS
+from stoloto.models import ROLE_LABELS, ROLE_VIEWER
 from stoloto.services import users
 
 from .export import ExportMixin
 from .formatters import datetime_formatter, in_zone
+from .required import MarkedRequired
 from .security import AdminOnly, SecureModelView, actor, save_or_show
 
 
 class UserForm(BaseForm):
-    login = StringField("Логин")
-    role = SelectField("Роль", choices=list(ROLE_LABELS.items()))
-    password = PasswordField("Пароль")
+    # Required marks only: the users service checks both and says what is wrong.
+    login = StringField("Логин", validators=[MarkedRequired()])
+    role = SelectField("Роль", choices=list(ROLE_LABELS.items()), default=ROLE_VIEWER)  # the least, unless chosen
+    password = PasswordField("Пароль", validators=[MarkedRequired()],
+                             description=f"Не короче {users.MIN_PASSWORD_LENGTH} символов.")
 
 
 class UserEditForm(BaseForm):

@@ -8,6 +8,8 @@ from .extensions import db
 from .models import AuditEvent
 
 SYSTEM_ACTOR = "система"
+# Commands run on the server (`flask --app app …`): in Cyrillic, so that no login (Latin only) can be taken for them.
+CLI_ACTOR = "командная строка"
 ANONYMOUS_ACTOR = "аноним"  # before a login succeeds nobody is known
 # A bulk action's row keeps the ids of its first objects for «Журнал» to list; its details say how many in all.
 LISTED_OBJECTS = 50

@@ -7,6 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+from . import audit
 from .errors import SisError
 from .models import ROLE_LABELS
 from .services import users
@@ -36,8 +37,8 @@ def users_group() -> None:
 def create_user_command(login: str, role: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     with _refusal_as_error(_error_text):
-        users.create_user(login, role, password, actor="cli")
-    click.echo(f"Пользователь {login} создан, роль {role}.")
+        users.create_user(login, role, password, actor=audit.CLI_ACTOR)
+    click.echo(f"Пользователь {login} создан, роль «{ROLE_LABELS[role]}».")
 
 
 @users_group.command("set-password", help="Задать пользователю новый пароль; его сеансы завершаются.")
@@ -46,7 +47,7 @@ def create_user_command(login: str, role: str, password_stdin: bool) -> None:
 def set_password_command(login: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     with _refusal_as_error(_error_text):
-        users.set_password(login, password, actor="cli")
+        users.set_password(login, password, actor=audit.CLI_ACTOR)
     click.echo(f"Пароль пользователя {login} изменён, его сеансы завершены.")
 
 
@@ -54,7 +55,7 @@ def set_password_command(login: str, password_stdin: bool) -> None:
 @click.argument("login")
 def disable_command(login: str) -> None:
     with _refusal_as_error(_error_text):
-        users.deactivate(login, actor="cli")
+        users.deactivate(login, actor=audit.CLI_ACTOR)
     click.echo(f"Пользователь {login} отключён, его сеансы завершены.")
 
 
@@ -62,7 +63,7 @@ def disable_command(login: str) -> None:
 @click.argument("login")
 def enable_command(login: str) -> None:
     with _refusal_as_error(_error_text):
-        users.activate(login, actor="cli")
+        users.activate(login, actor=audit.CLI_ACTOR)
     click.echo(f"Пользователь {login} включён.")
 
 
@@ -103,7 +104,7 @@ def terminals_group() -> None:
 @terminals_group.command("fetch", help="Один раз запросить пакеты терминалов для всех договоров, которым они нужны.")
 def fetch_terminals_command() -> None:
     from .services import terminals
-    report = terminals.fetch_due_batches(actor="cli")
+    report = terminals.fetch_due_batches(actor=audit.CLI_ACTOR)
     click.echo(f"Пакеты терминалов: {report}")
     if report.errors:
         sys.exit(1)
@@ -121,10 +122,10 @@ def renew_certificates_command(number: str | None) -> None:
     from .services import certificates
     if number is not None:
         with _refusal_as_error():
-            renewal = certificates.renew_by_number(number, actor="cli")
+            renewal = certificates.renew_by_number(number, actor=audit.CLI_ACTOR)
         click.echo(f"Сертификат договора № {renewal.contract.number} обновлён.")
         return
-    report = certificates.renew_due(actor="cli")
+    report = certificates.renew_due(actor=audit.CLI_ACTOR)
     click.echo(f"Обновлено сертификатов: {len(report.renewed)}.")
     for contract_number, error in report.errors.items():
         click.echo(f"  {contract_number}: {error}")
@@ -179,7 +180,7 @@ def stores_group() -> None:
 def import_stores_command() -> None:
     from .services import stores
     with _refusal_as_error():
-        added = stores.import_from_set(actor="cli")
+        added = stores.import_from_set(actor=audit.CLI_ACTOR)
     click.echo(stores.loaded_message(added))
 
 
@@ -193,7 +194,7 @@ def keys_group() -> None:
 def rotate_keys_command() -> None:
     from .services import keys
     with _refusal_as_error():
-        rotation = keys.rotate(actor="cli")
+        rotation = keys.rotate(actor=audit.CLI_ACTOR)
     click.echo(f"Перешифровано ключей: {rotation.private_keys}")
     if rotation.secret_settings:
         click.echo("Токен API касс перешифрован.")
@@ -212,7 +213,7 @@ def rotate_keys_command() -> None:
 def backup_command(file: str) -> None:
     from .services import backup
     with _refusal_as_error():
-        made = backup.backup(file, actor="cli")
+        made = backup.backup(file, actor=audit.CLI_ACTOR)
     manifest = made.manifest
     click.echo(f"Резервная копия записана в {made.path}: {backup.describe_counts(manifest['counts'])}; "
                f"миграция {manifest['migration']}.")
@@ -228,7 +229,7 @@ def backup_command(file: str) -> None:
 def restore_command(file: str, force: bool) -> None:
     from .services import backup
     with _refusal_as_error():
-        restored = backup.restore(file, actor="cli", force=force)
+        restored = backup.restore(file, actor=audit.CLI_ACTOR, force=force)
     manifest = restored.manifest
     click.echo(f"Восстановлена копия от {manifest['created_at']} "
                f"(версия СИ Столото {manifest['sis_version'] or 'неизвестна'}, миграция {manifest['migration']}): "

@@ -122,6 +122,8 @@ def test_required_fields_carry_the_asterisk(app, page, live_server, accounts):
     log_in(page, live_server, accounts["operator"])
     page.goto(live_server + "/stores/new/")
     assert page.locator("label[for=contract_id] strong.text-danger").count() == 1
+    assert page.locator("label[for=code] strong.text-danger").count() == 1  # a store is its code
+    assert page.locator("input[name=code]").evaluate("input => input.required")
     assert page.locator("select[name=contract_id]").evaluate("select => select.required")
     page.fill("input[name=code]", "501")
     page.click("input[type=submit][value='Сохранить']")  # the browser asks for the contract first

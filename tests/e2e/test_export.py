@@ -9,6 +9,8 @@ import pytest
 from stoloto import audit
 from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Store
+from stoloto.services import contracts
+from stoloto.services.contracts import ContractInput
 from tests.e2e.test_contract_registration import log_in
 
 pytestmark = pytest.mark.browser
@@ -67,3 +69,25 @@ def test_a_searched_list_downloads_as_csv_with_only_what_it_shows(page, live_ser
         body = handle.read()
     rows = list(csv.reader(io.StringIO(body[len(codecs.BOM_UTF8):].decode("utf-8")), delimiter=";"))
     assert [row[:2] for row in rows[1:]] == [["402", "Магазин «Запад»"]]
+
+
+def test_a_filtered_list_downloads_as_csv_with_russian_headers_and_dates(app, page, live_server, accounts):
+    with app.app_context():
+        contracts.create_contract(ContractInput(number="ВЫГР-2", contract_date="15.01.2026", agent_inn="7707083893"),
+                                  "tester")
+        contracts.create_contract(ContractInput(number="ВЫГР-3"), "tester")  # a draft: the filter leaves it out
+    log_in(page, live_server, accounts["viewer"])
+    page.goto(live_server + "/contracts/")
+    page.click("a.dropdown-toggle:has-text('Добавить фильтр')")
+    page.locator(".dropdown-menu.show a", has_text="Статус").click()
+    page.locator("select.filter-val").select_option(label="Создан", force=True)  # select2 hides it
+    page.click("button:has-text('Применить')")
+    page.wait_for_url("**flt*")
+
+    file = download(page, "csv")
+
+    with open(file.path(), "rb") as handle:
+        rows = list(csv.reader(io.StringIO(handle.read().decode("utf-8-sig")), delimiter=";"))
+    header = rows[0]
+    assert header[:3] == ["Номер договора", "Дата заключения договора", "ИНН агента"]
+    assert [(row[0], row[1], row[header.index("Статус")]) for row in rows[1:]] == [("ВЫГР-2", "15.01.2026", "Создан")]

@@ -1,9 +1,13 @@
-"""Russian to the last word, in a real browser: the page-size menu, the journal's and the overview's object
-links, the login page's demo banner and the favicon."""
+"""Russian to the last word, in a real browser: the page-size menu, the date picker, the journal's and the
+overview's object links, roles and fields by their Russian names, quiet setting keys, the login page's demo banner
+and the favicon, and the «?» of each page."""
 import pytest
+from sqlalchemy import select
 
 from stoloto import errors
-from stoloto.services import contracts, stores
+from stoloto.extensions import db
+from stoloto.models import User
+from stoloto.services import contracts, stores, users
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
 from tests.e2e.test_contract_registration import log_in
@@ -70,3 +74,58 @@ def test_the_login_page_shows_the_demo_banner_and_the_favicon(app, page, live_se
     assert page.request.get(live_server + icon).ok
     favicon = page.request.get(live_server + "/favicon.ico")
     assert favicon.ok and favicon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_journals_time_filter_picks_a_moment_in_russian(page, live_server, accounts):
+    log_in(page, live_server, accounts["viewer"])
+    page.click("a.nav-link:has-text('Журнал')")
+    page.wait_for_load_state("load")
+    page.click("a.dropdown-toggle:has-text('Добавить фильтр')")
+    page.locator(".dropdown-menu.show a", has_text="Время").click()
+    page.locator("input.filter-val:visible").click()
+    picker = page.locator(".daterangepicker:visible")
+    assert picker.locator("thead tr").last.locator("th").all_inner_texts() == ["Пн", "Вт", "Ср", "Чт", "Пт", "Сб",
+                                                                               "Вс"]
+    assert picker.locator("select.monthselect").first.locator("option").all_inner_texts() == [
+        "янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"]
+    assert [picker.locator("button.applyBtn").inner_text(), picker.locator("button.cancelBtn").inner_text()] == [
+        "Применить", "Отмена"]
+
+
+def test_the_journal_names_roles_and_fields_as_the_panel_does(app, page, live_server, accounts):
+    with app.app_context():
+        contract = contracts.create_contract(ContractInput(number=NUMBER, contract_date="15.01.2026",
+                                                           agent_inn="7707083893"), "tester")
+        contracts.update_contract(contract, ContractInput(number=NUMBER, contract_date="15.01.2026",
+                                                          agent_inn="7707083893", agent_name="ООО «Ромашка»"),
+                                  "tester")
+        viewer = db.session.scalar(select(User).where(User.login == accounts["viewer"]))
+        users.update_user(viewer.id, "operator", True, "", "tester")
+    log_in(page, live_server, accounts["admin"])
+    page.click("a.nav-link:has-text('Журнал')")
+    details = page.locator("td.col-details")
+    assert details.filter(has_text="Изменены поля: «Наименование агента»").count() == 1
+    assert details.filter(has_text=f"{accounts['viewer']}: роль «Оператор»").count() == 1
+    assert page.locator("td.col-details", has_text="agent_name").count() == 0
+
+
+def test_settings_name_the_environment_variable_quietly(page, live_server, accounts):
+    log_in(page, live_server, accounts["admin"])
+    page.click("a.nav-link:has-text('Настройки')")
+    assert page.locator("code").count() == 0
+    hint = page.locator("[data-testid='environment-stoloto.url']")
+    assert hint.inner_text() == "Переменная окружения STOLOTO_URL задаёт первое значение."
+    assert hint.evaluate("hint => hint.classList.contains('text-muted')")
+    assert "stoloto.url" not in page.locator("body").inner_text()
+
+
+def test_the_help_mark_leads_to_the_pages_section_of_the_guide(page, live_server, accounts):
+    log_in(page, live_server, accounts["viewer"])
+    page.click("a.nav-link:has-text('Кассы')")
+    page.click("[data-testid=help-link]")
+    assert page.url.endswith("/help/#%D0%BA%D0%B0%D1%81%D1%81%D1%8B")  # #кассы
+    assert page.locator("h2#кассы").inner_text() == "Кассы"
+    assert page.locator("[data-testid=help-demo]").inner_text() == "выключен"
+    assert "«Настройки» → «Токен API регистрации касс» → «Показать»" in \
+        page.locator("[data-testid=help-configuration]").inner_text()
+    assert page.locator("table td", has_text="«Нет свободных терминалов»").count() == 1

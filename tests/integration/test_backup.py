@@ -167,7 +167,7 @@ def test_backup_while_registrations_stream_restores_into_a_fresh_instance_that_w
         close(sis)
     with app.app_context():
         journal = db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "backup")).all()
-        assert [(e.actor, e.action, e.result) for e in journal] == [("cli", "Резервная копия", "ok")]
+        assert [(e.actor, e.action, e.result) for e in journal] == [("командная строка", "Резервная копия", "ok")]
 
 
 def test_backup_archive_is_created_private(app, tmp_path):

@@ -248,7 +248,8 @@ def test_rotation_reseals_every_key_and_the_token_and_contracts_keep_working(fil
     with file_app.app_context():
         assert all(raw_key(i) != keys_before[i] for i in (first, second)) and raw_token() != token_before
         journal = db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "key_encryption_key")).all()
-        assert [(e.actor, e.action, e.result) for e in journal] == [("cli", "Смена ключа шифрования", "ok")]
+        assert [(e.actor, e.action, e.result) for e in journal] == [
+            ("командная строка", "Смена ключа шифрования", "ok")]
         assert "Перешифровано ключей: 2" in journal[0].details
 
         output = fetch_over_mutual_tls(file_app)

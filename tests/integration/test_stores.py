@@ -625,7 +625,7 @@ def test_cli_import_of_a_nul_byte_in_an_address_is_refused_and_journaled(app, se
     with app.app_context():
         assert count_stores() == 0
         failed = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "Загрузка списка магазинов"))
-        assert failed.actor == "cli" and failed.result == "error" and "нулевой байт" in failed.details
+        assert failed.actor == "командная строка" and failed.result == "error" and "нулевой байт" in failed.details
 
 
 def test_cli_import_failure_exits_with_the_message(app, setcentrum):

@@ -58,9 +58,17 @@ def test_cli_enable_lets_a_disabled_user_log_in_again_and_is_journaled(app, acco
     result = runner.invoke(args=["users", "enable", "operator1"])
     assert result.exit_code == 0, result.output
     assert Browser(app.test_client()).login("operator1").status_code == 302
-    changes = [row.details for row in _journal(app) if row.actor == "cli" and row.action == "Изменение пользователя"]
+    changes = [row.details for row in _journal(app)
+               if row.actor == "командная строка" and row.action == "Изменение пользователя"]
     assert changes == ["operator1: отключён, сеансы завершены", "operator1: активен"]
     assert runner.invoke(args=["users", "enable", "nobody"]).exit_code != 0
+
+
+def test_cli_create_names_the_role_in_russian(app):
+    result = app.test_cli_runner().invoke(args=["users", "create", "ivanov", "--role", "operator", "--password-stdin"],
+                                          input=f"{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Пользователь ivanov создан, роль «Оператор»."
 
 
 def test_cli_list_shows_login_role_in_russian_activity_and_creation(app, accounts):
