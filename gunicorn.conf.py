@@ -27,7 +27,14 @@ threads = _int("SIS_THREADS", 4)
 timeout = _int("SIS_TIMEOUT", 60)
 # On SIGTERM requests in flight get this long to finish; keep it under the orchestrator's stop timeout.
 graceful_timeout = _int("SIS_GRACEFUL_TIMEOUT", 20)
-keepalive = _int("SIS_KEEPALIVE", 5)
+# A worker takes no more connections than it has threads. A kept-alive connection stays with the worker that
+# accepted it, and that is whichever was idle when it came: with keep-alive, the 32 connections of a load test
+# (or a proxy's) piled onto one or two of the four workers, whose GIL then bound them (bench/drain.py --part=api:
+# 65–75 % of what threads and latency allow, 74–82 % with one connection per thread). So no keep-alive by default
+# (a request's connection costs a fraction of a millisecond on a LAN); with SIS_KEEPALIVE a worker takes twice its
+# threads' connections, the rest being idle ones kept alive.
+keepalive = _int("SIS_KEEPALIVE", 0)
+worker_connections = _int("SIS_WORKER_CONNECTIONS", threads * 2 if keepalive else threads)
 # One format for every line (stoloto/logs.py). The access log is SIS's own line per request, which carries the
 # request id: gunicorn's would log each request a second time without it.
 logconfig_dict = gunicorn_logconfig()

@@ -84,10 +84,11 @@ def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, wor
         contract_id = _setup.active_contract("API-1", 12, stand)
         db.session.add_all([Store(code=str(101 + i), contract_id=contract_id, source="set") for i in range(100)])
         db.session.commit()
-    registrations.GUNICORN[:] = ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
+    registrations.GUNICORN[:] = []  # gunicorn.conf.py decides, as in the image, from SIS_WORKERS and SIS_THREADS
     lines = []
     allowed = min(registrations.CONNECTIONS, workers * threads) * 1000 / LATENCY_MS
-    with registrations.serve("app:create_app()", 5744, _setup.sis_env(url, folder)) as server:
+    environment = {**_setup.sis_env(url, folder), "SIS_WORKERS": str(workers), "SIS_THREADS": str(threads)}
+    with registrations.serve("app:create_app()", 5744, environment) as server:
         _setup.wait_http("http://127.0.0.1:5744/auth/login")
         endpoint = "http://127.0.0.1:5744/api/v1/cash-registers/registration"
         for run, latency in ((1, LATENCY_MS), (2, LATENCY_MS), (3, 0)):
