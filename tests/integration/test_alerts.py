@@ -18,7 +18,7 @@ from jobs.terminals import fetch_terminal_batches
 from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import AlertNotice, AuditEvent, Contract, Store
-from stoloto.services import activation, contracts
+from stoloto.services import activation, certificates, contracts
 from stoloto.services.contracts import ContractInput
 from tests.alert_receivers import free_port
 from tests.integration.test_bad_input_panel import flashed
@@ -51,20 +51,27 @@ def stoloto_contract(stand, number: str, **at_stoloto) -> int:
     return contract.id
 
 
-def certificate(days: float) -> str:
+def certificate(days: float) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agent")])
     now = datetime.now(UTC)
     built = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
              .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
              .not_valid_after(now + timedelta(days=days)).sign(key, hashes.SHA256()))
-    return built.public_bytes(Encoding.PEM).decode()
+    return built
+
+
+def store_certificate(contract: Contract, days: float) -> None:
+    """Stores a certificate ending in `days` days as an activation or a renewal does; commits."""
+    issued = certificate(days)
+    certificates.record_certificate(contract, issued, issued.public_bytes(Encoding.PEM).decode(), "")
+    db.session.commit()
 
 
 def contract_with_certificate(number: str, days: float) -> int:
-    contract = Contract(number=number, status="active", agent_inn="7707083893", certificate_pem=certificate(days))
+    contract = Contract(number=number, status="active", agent_inn="7707083893")
     db.session.add(contract)
-    db.session.commit()
+    store_certificate(contract, days)
     return contract.id
 
 
@@ -200,12 +207,23 @@ def test_certificate_expiry_is_told_at_30_and_at_7_days_and_cleared_by_a_new_cer
         assert result.output.endswith("Действуют уведомлений: 2.\n"
                                       "  СИ Столото: сертификат договора № CERT-1 истекает через 28 дней\n"
                                       "  СИ Столото: сертификат договора № CERT-1 истекает через 5 дней\n")
-        db.session.get(Contract, contract_id).certificate_pem = certificate(days=400)
-        db.session.commit()
+        store_certificate(db.session.get(Contract, contract_id), days=400)
         check_alerts()
         check_alerts()
         assert sorted((b["kind"], b["state"]) for b in webhook.bodies[2:]) == [
             ("cert_expiry_30", "resolved"), ("cert_expiry_7", "resolved")]
+
+
+def test_the_certificate_check_reads_when_certificates_end_in_one_query_without_reading_them(app, webhook):
+    from tests.integration.test_cash_register_list import statements_run
+    with app.app_context():
+        channels(webhook=webhook)
+        ids = {days: contract_with_certificate(f"CERT-{days}", days) for days in (5, 20, 40)}
+        _, statements = statements_run(app, check_alerts)
+    assert sum("certificate_not_after <" in statement for statement in statements) == 1
+    assert not any("certificate_pem" in statement for statement in statements)
+    assert sorted((b["kind"], b["subject"]) for b in webhook.bodies) == [
+        ("cert_expiry_30", str(ids[5])), ("cert_expiry_30", str(ids[20])), ("cert_expiry_7", str(ids[5]))]
 
 
 # --- d) registers waiting longer than the setting ----------------------------------------------
