@@ -275,18 +275,23 @@ def _notify(episode_id: int | None, state: str, now: datetime, claimed: bool = F
 def open_alert(kind: str, subject: str, title: str, message: str, actor: str = audit.SYSTEM_ACTOR) -> bool:
     """Starts an episode of `kind` for `subject` unless one is open; True when this call started it. Its notices
     go out with the job's next run. For any service (the certificate renewal calls it with RENEWAL_FAILED and the
-    contract's id); commits its own transaction."""
+    contract's id); commits the session, the caller's work in it too, whether it started an episode or not."""
     now = utcnow()
-    episode = AlertEpisode(kind=kind, subject=str(subject)[:64], started_at=now, title=title, message=message)
-    db.session.add(episode)
     try:
-        db.session.flush()
+        # A savepoint: an episode already open (opened by this process earlier or by another at the same moment)
+        # undoes only the episode, never the caller's work. The notices and the journal row are in it too, so that
+        # on SQLite, where a savepoint may be the transaction itself, the three are released together.
+        with db.session.begin_nested():
+            episode = AlertEpisode(kind=kind, subject=str(subject)[:64], started_at=now, title=title,
+                                   message=message)
+            db.session.add(episode)
+            db.session.flush()
+            notices = _notify(episode.id, FIRING, now)
+            where = ", ".join(CHANNEL_LABELS[n.channel] for n in notices) or "каналы уведомлений не настроены"
+            audit.record(actor, OBJECT_TYPE, episode.id, "Уведомление: начало", "warning", f"{title} ({where})")
     except IntegrityError:
-        db.session.rollback()  # open already, opened by this process earlier or by another at the same moment
+        db.session.commit()
         return False
-    notices = _notify(episode.id, FIRING, now)
-    where = ", ".join(CHANNEL_LABELS[n.channel] for n in notices) or "каналы уведомлений не настроены"
-    audit.record(actor, OBJECT_TYPE, episode.id, "Уведомление: начало", "warning", f"{title} ({where})")
     db.session.commit()
     return True
 

@@ -315,7 +315,11 @@ def test_an_external_service_opens_and_closes_an_episode_once(app, webhook):
     with app.app_context():
         channels(webhook=webhook)
         assert alerts.open_alert(alerts.RENEWAL_FAILED, "7", "СИ Столото: сертификат не обновлён", "Отказ.")
+        contract_id = contract_with_certificate("OPEN-1", days=400)
+        db.session.get(Contract, contract_id).comment = "изменено до уведомления"  # the caller's work, not committed
         assert not alerts.open_alert(alerts.RENEWAL_FAILED, "7", "СИ Столото: сертификат не обновлён", "Отказ.")
+        db.session.remove()  # what open_alert did not commit is gone
+        assert db.session.get(Contract, contract_id).comment == "изменено до уведомления"
         check_alerts()  # the job sends it, and does not close what it does not check
         assert alerts.close_alert(alerts.RENEWAL_FAILED, "7")
         assert not alerts.close_alert(alerts.RENEWAL_FAILED, "7")
