@@ -13,11 +13,8 @@ from sqlalchemy import insert, select
 from stoloto import audit
 from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Store
+from tests.conftest import count_queries
 from tests.factories import active_contract_with_a_used_number
-from tests.integration.test_cash_register_list import (
-    count_queries,
-    registers as many_registers,  # noqa: F401 (a fixture)
-)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # 21:30 UTC is half past midnight of the next day in Moscow (SIS_TIMEZONE's default).
@@ -276,7 +273,7 @@ def test_xlsx_takes_text_excel_cannot_hold(web, ctx):
     assert len(details) == 32_767  # the most an Excel cell holds
 
 
-def test_export_reads_registers_in_a_fixed_number_of_queries(app, web, many_registers):  # noqa: F811
+def test_export_reads_registers_in_a_fixed_number_of_queries(app, web, many_registers):
     browser = web("viewer")
 
     def export(export_type):

@@ -14,7 +14,7 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, Store, StoreUpload, utcnow
 from stoloto.services import contracts, store_uploads, stores
 from stoloto.services.contracts import ContractInput
-from tests.integration.test_stores import flashed
+from tests.conftest import flashed
 
 NUMBER, OTHER = "СТ-2026/001", "СТ-2026/002"
 HEADER = ["Код магазина", "Наименование", "Адрес", "Договор"]
