@@ -121,8 +121,9 @@ def certificate_summary(pem: str | None) -> dict | None:
 class ContractView(ExportMixin, SecureModelView):
     help_anchor = "договоры"  # its section of «Справка» (docs/admin-guide.ru.md)
     export_name = "dogovory"
-    column_export_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "comment", "created_at",
-                          "updated_at")
+    column_export_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "certificate_not_after",
+                          "comment", "created_at", "updated_at")
+    column_export_days = ("certificate_not_after",)
     list_template = "admin/contracts/list.html"
     details_template = "admin/contracts/details.html"
     edit_template = "admin/contracts/edit.html"

@@ -44,6 +44,7 @@ class ExportMixin:
     can_export = True
     export_types = ("csv", "xlsx")
     export_name = None  # the file's name in Latin letters, e.g. "kassy" → kassy-2026-11-30.csv
+    column_export_days: tuple[str, ...] = ()  # moments the list shows as their day: exported as a date (ДД.ММ.ГГГГ)
 
     @expose("/export/<export_type>/")
     def export(self, export_type: str):
@@ -91,13 +92,15 @@ class ExportMixin:
         formatter = self.column_formatters_export.get(name)
         choices = self._column_choices_map.get(name) or {}
         type_formatters = list((self.column_type_formatters_export or typefmt.EXPORT_FORMATTERS).items())
+        as_day = name in self.column_export_days
 
         def value(model):
             raw = model
             for step in path:
                 raw = getattr(raw, step, None)
             if isinstance(raw, datetime):
-                return clock.local(raw).replace(tzinfo=None)
+                local = clock.local(raw).replace(tzinfo=None)
+                return local.date() if as_day else local
             if isinstance(raw, date):
                 return raw
             if formatter is not None:

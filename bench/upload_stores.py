@@ -28,21 +28,9 @@ CONTRACT = "СТ-2026/001"
 
 def make_file(kind: str) -> bytes:
     """ROWS new stores; every other one bound to the contract, addresses of a usual length."""
-    rows = [(str(FIRST + i), f"Магазин у дома №{i}", f"г. Москва, ул. Профсоюзная, д. {i % 200}, корп. {i % 7}",
-             CONTRACT if i % 2 else "") for i in range(ROWS)]
-    header = ("Код магазина", "Наименование", "Адрес", "Договор")
-    if kind == "csv":
-        return ("\ufeff" + "\r\n".join(";".join(row) for row in [header, *rows])).encode()
-    from openpyxl import Workbook
-    # Not write_only: a normal workbook writes the sheet's <dimension>, as Excel does.
-    book = Workbook()
-    sheet = book.active
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    from stoloto.store_file import table
+    return table(kind, [(str(FIRST + i), f"Магазин у дома №{i}", f"г. Москва, ул. Профсоюзная, д. {i % 200}, "
+                         f"корп. {i % 7}", CONTRACT if i % 2 else "") for i in range(ROWS)])
 
 
 def prepare(folder: Path, database_url: str | None):

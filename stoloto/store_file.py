@@ -2,7 +2,7 @@
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from openpyxl import Workbook
@@ -134,14 +134,27 @@ def _xlsx_cells(data: bytes) -> Iterator[list]:
 
 
 def template(kind: str) -> bytes:
-    """The template file: the header and one example row. CSV in UTF-8 with a BOM and «;», as Russian Excel opens
-    it."""
+    """The template file: the header and one example row."""
+    return table(kind, [EXAMPLE])
+
+
+def table(kind: str, rows: Iterable[Sequence], header: Sequence = HEADER) -> bytes:
+    """A file of `kind` with `header` and `rows` (the template; the tests and bench/upload_stores.py make theirs
+    here too). CSV in UTF-8 with a BOM and «;», as Russian Excel opens it; XLSX as Excel writes it, with the
+    sheet's size (<dimension>), which a write-only workbook leaves out."""
     if kind == "csv":
-        return ("\ufeff" + "\r\n".join(";".join(row) for row in (HEADER, EXAMPLE)) + "\r\n").encode()
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("Магазины")
-    sheet.append(list(HEADER))
-    sheet.append(list(EXAMPLE))
+        out = io.StringIO()
+        out.write("\ufeff")
+        writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return out.getvalue().encode()
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Магазины"
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append(list(row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

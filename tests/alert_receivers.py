@@ -1,6 +1,5 @@
 """Fixtures: a real SMTP server (aiosmtpd) and a real HTTP receiver in this process, for the alerts' messages."""
 import json
-import socket
 import threading
 import time
 from email import message_from_bytes, policy
@@ -9,11 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.processes import free_port
 
 
 class Mailbox:

@@ -1,15 +1,25 @@
 """Fixtures: one migrated database per run (SQLite file, or TEST_DATABASE_URL), emptied after each test."""
+import html
 import os
 import re
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import MetaData, create_engine, event, insert
 
 from app import create_app
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER
+from stoloto.models import (
+    ROLE_ADMIN,
+    ROLE_OPERATOR,
+    ROLE_VIEWER,
+    CashRegister,
+    Contract,
+    Store,
+    Terminal,
+    TerminalBatch,
+)
 from stoloto.services import stoloto_status, users
 
 pytest_plugins = ["tests.stand_fixtures", "tests.setcentrum_fixtures", "tests.alert_receivers"]
@@ -17,6 +27,12 @@ pytest_plugins = ["tests.stand_fixtures", "tests.setcentrum_fixtures", "tests.al
 TEST_SECRET = "test-secret-key-with-plenty-of-entropy-0123456789abcdef"
 TEST_KEY_ENCRYPTION_KEY = "L4stQBP4j2OAK_997tpP0EMjeb98o_YYERjPriIxprw"  # base64url of 32 bytes
 PASSWORD = "password-123"
+TOKEN = "test-cash-api-token-0123456789"
+URL = "/api/v1/cash-registers/registration"
+FORBIDDEN = "Текст содержит недопустимый символ (нулевой байт). Удалите его и повторите."
+# Pages without a login: the login itself, the probes (test_health) and the icon the login page shows (test_wording).
+PUBLIC_ENDPOINTS = {"auth.login_view", "auth.index", "static", "admin.static", "health.healthz", "health.readyz",
+                    "favicon"}
 
 
 def _wipe(url: str) -> None:
@@ -123,3 +139,101 @@ def web(app, accounts):
         assert response.status_code == 302, "login failed"
         return browser
     return make
+
+
+@pytest.fixture
+def api(app, stand):
+    """The cash-register API with its token set: api(body) posts a registration."""
+    with app.app_context():
+        settings.save({settings.CASH_API_TOKEN: TOKEN}, "t")
+    client = app.test_client()
+
+    def post(body, token=TOKEN, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.post(URL, json=body, headers=headers, **kwargs)
+    post.client = client
+    return post
+
+
+def flashed(response) -> list[str]:
+    """The flashed messages on a page, as text."""
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>|&times;", "", text)).strip()
+            for text in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>',
+                                   response.get_data(as_text=True), re.S)]
+
+
+def titles(page: str, testid: str) -> list[str]:
+    """The <title>s of the chart or table marked `testid`, unescaped."""
+    start = page.index(f'data-testid="{testid}"')
+    end = page.index("</figure>", start) if "chart" in testid else page.index("</table>", start)
+    return [html.unescape(t) for t in re.findall(r"<title[^>]*>([^<]*)</title>", page[start:end])]
+
+
+def cell(page: str, testid: str) -> list[str]:
+    return [html.unescape(v).strip() for v in re.findall(rf'data-testid="{testid}">([^<]*)<', page)]
+
+
+def statements_run(app, call):
+    """call()'s result and the SQL statements it ran."""
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return response, statements
+
+
+def count_queries(app, call):
+    response, statements = statements_run(app, call)
+    return response, len(statements)
+
+
+def admin_urls(app, methods) -> list[str]:
+    """Every panel URL answering one of `methods`, its arguments filled with 1."""
+    urls = []
+    for rule in app.url_map.iter_rules():
+        # The cash-register API has its own bearer token and no CSRF (tested in test_cash_register_api);
+        # /metrics answers loopback or METRICS_TOKEN, never a login (tested in test_metrics).
+        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.endswith(".static") or \
+                rule.endpoint.startswith(("api.", "metrics.")):
+            continue
+        if not (set(methods) & rule.methods):
+            continue
+        values = {arg: "1" for arg in rule.arguments}
+        urls.append(rule.build(values)[1] if values else rule.rule)
+    assert len(urls) > 10
+    return urls
+
+
+@pytest.fixture
+def many_registers(app):
+    """Two «Активный» contracts, 60 stores and 180 registers (120 registered, 60 waiting); the contracts' ids."""
+    with app.app_context():
+        contracts = []
+        for number in ("К-1", "К-2"):
+            contract = Contract(number=number, status="active", agent_inn="7707083893")
+            db.session.add(contract)
+            db.session.flush()
+            contracts.append(contract.id)
+        batch = TerminalBatch(contract_id=contracts[0], request_id="00000000-0000-4000-8000-000000000001",
+                              requested_count=300, status="done")
+        db.session.add(batch)
+        db.session.flush()
+        db.session.execute(insert(Store), [{"code": str(100 + i), "contract_id": contracts[i % 2],
+                                            "source": "set"} for i in range(60)])
+        stores = dict(db.session.execute(db.select(Store.code, Store.id)).all())
+        db.session.execute(insert(Terminal), [{"number": f"0{500000 + i}", "contract_id": contracts[0],
+                                               "batch_id": batch.id, "status": "registered"} for i in range(120)])
+        terminal_ids = [t for t, in db.session.execute(db.select(Terminal.id).order_by(Terminal.id))]
+        db.session.execute(insert(CashRegister), [
+            {"store_id": stores[str(100 + i % 60)], "cash_number": 1 + i // 60,
+             "state": "registered" if i < 120 else "pending",
+             "reason": None if i < 120 else "NO_FREE_TERMINALS",
+             "terminal_id": terminal_ids[i] if i < 120 else None,
+             "contract_id": contracts[(i % 60) % 2]} for i in range(180)])
+        db.session.commit()
+        return contracts

@@ -14,7 +14,6 @@ from email.utils import format_datetime, make_msgid
 from urllib.parse import urlsplit
 
 import requests
-from cryptography import x509
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -159,22 +158,13 @@ def _pool_forecast(now: datetime) -> list[Alert]:
     return alerts
 
 
-def certificate_expiry(pem: str) -> datetime | None:
-    """The certificate's notAfter (naive UTC, as the database keeps time); None if it does not parse."""
-    try:
-        return x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc.replace(tzinfo=None)
-    except ValueError:
-        return None
-
-
 def _certificates(now: datetime) -> list[Alert]:
-    rows = db.session.execute(select(Contract.id, Contract.number, Contract.certificate_pem).where(
-        Contract.certificate_pem.is_not(None)))
+    """Certificates that end within 30 days or have ended: one query on ix_contracts_certificate_not_after, kept
+    with each certificate stored, so no certificate is parsed every minute."""
+    rows = db.session.execute(select(Contract.id, Contract.number, Contract.certificate_not_after).where(
+        Contract.certificate_not_after <= now + timedelta(days=30)))
     alerts = []
-    for contract_id, number, pem in rows:
-        expires = certificate_expiry(pem)
-        if expires is None:
-            continue
+    for contract_id, number, expires in rows:
         left = expires - now
         if left < timedelta(0):
             title, state = f"сертификат договора № {number} истёк", f"истёк {_at(expires)}"
@@ -285,18 +275,23 @@ def _notify(episode_id: int | None, state: str, now: datetime, claimed: bool = F
 def open_alert(kind: str, subject: str, title: str, message: str, actor: str = audit.SYSTEM_ACTOR) -> bool:
     """Starts an episode of `kind` for `subject` unless one is open; True when this call started it. Its notices
     go out with the job's next run. For any service (the certificate renewal calls it with RENEWAL_FAILED and the
-    contract's id); commits its own transaction."""
+    contract's id); commits the session, the caller's work in it too, whether it started an episode or not."""
     now = utcnow()
-    episode = AlertEpisode(kind=kind, subject=str(subject)[:64], started_at=now, title=title, message=message)
-    db.session.add(episode)
     try:
-        db.session.flush()
+        # A savepoint: an episode already open (opened by this process earlier or by another at the same moment)
+        # undoes only the episode, never the caller's work. The notices and the journal row are in it too, so that
+        # on SQLite, where a savepoint may be the transaction itself, the three are released together.
+        with db.session.begin_nested():
+            episode = AlertEpisode(kind=kind, subject=str(subject)[:64], started_at=now, title=title,
+                                   message=message)
+            db.session.add(episode)
+            db.session.flush()
+            notices = _notify(episode.id, FIRING, now)
+            where = ", ".join(CHANNEL_LABELS[n.channel] for n in notices) or "каналы уведомлений не настроены"
+            audit.record(actor, OBJECT_TYPE, episode.id, "Уведомление: начало", "warning", f"{title} ({where})")
     except IntegrityError:
-        db.session.rollback()  # open already, opened by this process earlier or by another at the same moment
+        db.session.commit()
         return False
-    notices = _notify(episode.id, FIRING, now)
-    where = ", ".join(CHANNEL_LABELS[n.channel] for n in notices) or "каналы уведомлений не настроены"
-    audit.record(actor, OBJECT_TYPE, episode.id, "Уведомление: начало", "warning", f"{title} ({where})")
     db.session.commit()
     return True
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, boundary, errors, plural, settings
@@ -34,6 +34,8 @@ IMPORT_COLUMNS = ("code", "name", "address", "source", "created_at", "updated_at
 MAX_ID = 2 ** 31 - 1
 # Ids travel in the bind form; a page of the list holds at most a few hundred.
 MAX_BIND = 5_000
+# SET imports are kept this long (the schedule's longest interval is 30 days); older ones go as a new one is recorded.
+IMPORTS_KEPT = timedelta(days=90)
 
 
 def loaded_message(count: int) -> str:
@@ -89,8 +91,8 @@ def import_from_set(actor: str, scheduled: bool = False) -> int:
         db.session.rollback()
         message = boundary.storable(str(error), 2000)
         audit.record(actor, "store", None, ACTION_IMPORT, "error", message)
-        db.session.add(SetImport(actor=actor, scheduled=scheduled, ok=False, added=0,
-                                 error_code=boundary.storable(error.code, 64), error_message=message))
+        _record(SetImport(actor=actor, scheduled=scheduled, ok=False, added=0, finished_at=utcnow(),
+                          error_code=boundary.storable(error.code, 64), error_message=message))
         db.session.commit()
         raise
     return added
@@ -113,6 +115,13 @@ def import_when_due() -> SetImport | None:
     except errors.SisError:
         pass  # journaled and kept by import_from_set; the caller reads the outcome below
     return last_set_import(scheduled_only=True)
+
+
+def _record(outcome: SetImport) -> None:
+    """Adds an import's outcome to the caller's transaction and forgets those older than IMPORTS_KEPT: the table
+    would otherwise grow by one row per scheduled run for ever. The new row is the newest, so one always stays."""
+    db.session.execute(delete(SetImport).where(SetImport.finished_at < outcome.finished_at - IMPORTS_KEPT))
+    db.session.add(outcome)
 
 
 def last_set_import(scheduled_only: bool = False) -> SetImport | None:
@@ -160,7 +169,7 @@ def _insert_new(new: _NewShops, actor: str, scheduled: bool) -> int:
     audit.record(actor, "store", None, ACTION_IMPORT,
                  details=f"{loaded_message(new.new)}; в SET Centrum {plural.stores(new.listed)}",
                  object_ids=first_ids(new.first_codes))
-    db.session.add(SetImport(actor=actor, scheduled=scheduled, ok=True, added=new.new, finished_at=now))
+    _record(SetImport(actor=actor, scheduled=scheduled, ok=True, added=new.new, finished_at=now))
     db.session.commit()
     return new.new
 

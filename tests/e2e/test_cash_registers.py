@@ -11,9 +11,8 @@ from stoloto.models import CashRegister, Store
 from stoloto.services import terminals
 from tests.e2e.test_contract_registration import log_in
 from tests.e2e.test_contract_terminals import UPDATE_TIMEOUT_MS
-from tests.factories import active_contract_with_a_used_number
-from tests.integration.test_processes import activated_contract
-from tests.integration.test_register_drain import set_latency, stocked_contract, waiting_registers
+from tests.factories import activated_contract, active_contract_with_a_used_number, stocked_contract, waiting_registers
+from tests.integration.register_runs import set_latency
 
 pytestmark = pytest.mark.browser
 TOKEN = "browser-test-token-0123456789"

@@ -8,7 +8,7 @@ from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 from stoloto.services import contracts, terminals
 from stoloto.services.contracts import ContractInput
 from tests.e2e.test_contract_registration import log_in
-from tests.integration.test_processes import activated_contract
+from tests.factories import activated_contract
 
 pytestmark = pytest.mark.browser
 TOKEN = "browser-test-token-0123456789"

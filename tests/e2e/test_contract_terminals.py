@@ -10,7 +10,7 @@ from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
 from tests.e2e.test_content_security_policy import Console
 from tests.e2e.test_contract_registration import log_in
-from tests.integration.test_processes import activated_contract
+from tests.factories import activated_contract
 
 pytestmark = pytest.mark.browser
 NUMBER = "ЖДЁТ-1"

@@ -9,7 +9,7 @@ from stoloto.extensions import db
 from stoloto.models import Store
 from stoloto.services import terminals
 from tests.e2e.test_contract_registration import log_in
-from tests.integration.test_processes import activated_contract
+from tests.factories import activated_contract
 
 pytestmark = pytest.mark.browser
 TOKEN = "browser-test-token-0123456789"

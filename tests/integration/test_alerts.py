@@ -18,13 +18,11 @@ from jobs.terminals import fetch_terminal_batches
 from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import AlertNotice, AuditEvent, Contract, Store
-from stoloto.services import activation, contracts
+from stoloto.services import certificates, contracts
 from stoloto.services.contracts import ContractInput
-from tests.alert_receivers import free_port
-from tests.integration.test_bad_input_panel import flashed
-from tests.integration.test_processes import wait_for
-
-TOKEN = "test-cash-api-token-0123456789"
+from tests.conftest import TOKEN, flashed
+from tests.factories import activated_contract
+from tests.processes import free_port, wait_for
 
 
 def channels(smtp_server=None, webhook=None, **extra) -> dict:
@@ -40,31 +38,27 @@ def channels(smtp_server=None, webhook=None, **extra) -> dict:
     return values
 
 
-def stoloto_contract(stand, number: str, **at_stoloto) -> int:
-    """A contract activated at the stand, waiting for its first batch."""
-    contract = contracts.create_contract(ContractInput(number=number, contract_date="15.01.2026",
-                                                       agent_inn="7707083893"), "t")
-    contracts.prepare_activation(contract.id, "t")
-    stand.register(number, **at_stoloto)
-    stand.confirm(contract.public_key_fingerprint)
-    activation.activate(contract.id, "t")
-    return contract.id
-
-
-def certificate(days: float) -> str:
+def certificate(days: float) -> x509.Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agent")])
     now = datetime.now(UTC)
     built = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
              .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
              .not_valid_after(now + timedelta(days=days)).sign(key, hashes.SHA256()))
-    return built.public_bytes(Encoding.PEM).decode()
+    return built
+
+
+def store_certificate(contract: Contract, days: float) -> None:
+    """Stores a certificate ending in `days` days as an activation or a renewal does; commits."""
+    issued = certificate(days)
+    certificates.record_certificate(contract, issued, issued.public_bytes(Encoding.PEM).decode(), "")
+    db.session.commit()
 
 
 def contract_with_certificate(number: str, days: float) -> int:
-    contract = Contract(number=number, status="active", agent_inn="7707083893", certificate_pem=certificate(days))
+    contract = Contract(number=number, status="active", agent_inn="7707083893")
     db.session.add(contract)
-    db.session.commit()
+    store_certificate(contract, days)
     return contract.id
 
 
@@ -109,7 +103,7 @@ def journal(action: str) -> list[tuple[str, str]]:
 def test_stoloto_failing_is_told_once_when_it_starts_and_once_when_it_clears(app, stand, smtp_server, webhook):
     with app.app_context(), time_machine.travel(datetime.now(UTC), tick=False) as clock:
         channels(smtp_server, webhook)
-        stoloto_contract(stand, "DOWN-1")
+        activated_contract(stand, "DOWN-1")
         stand.fault("batches", "status", count=1000, status=503)
         fetch_terminal_batches()  # the first failure
         check_alerts()
@@ -145,7 +139,7 @@ def test_stoloto_failing_is_told_once_when_it_starts_and_once_when_it_clears(app
 def test_one_lost_call_is_not_an_outage(app, stand, webhook):
     with app.app_context(), time_machine.travel(datetime.now(UTC), tick=False) as clock:
         channels(webhook=webhook)
-        stoloto_contract(stand, "DOWN-2")
+        activated_contract(stand, "DOWN-2")
         stand.fault("batches", "status", count=1, status=503)
         fetch_terminal_batches()
         clock.shift(timedelta(minutes=30))
@@ -158,7 +152,7 @@ def test_one_lost_call_is_not_an_outage(app, stand, webhook):
 def test_a_refused_pool_is_told_once_and_cleared_when_stoloto_gives_numbers_again(app, stand, webhook):
     with app.app_context(), time_machine.travel(datetime.now(UTC), tick=False) as clock:
         channels(webhook=webhook)
-        stoloto_contract(stand, "POOL-1", terminal_limit=5)
+        activated_contract(stand, "POOL-1", terminal_limit=5)
         fetch_terminal_batches()  # 5 numbers, the whole limit
         settings.save({settings.REFILL_THRESHOLD: 8}, "t")  # 5 free is now under the threshold
         check_alerts()
@@ -200,12 +194,23 @@ def test_certificate_expiry_is_told_at_30_and_at_7_days_and_cleared_by_a_new_cer
         assert result.output.endswith("Действуют уведомлений: 2.\n"
                                       "  СИ Столото: сертификат договора № CERT-1 истекает через 28 дней\n"
                                       "  СИ Столото: сертификат договора № CERT-1 истекает через 5 дней\n")
-        db.session.get(Contract, contract_id).certificate_pem = certificate(days=400)
-        db.session.commit()
+        store_certificate(db.session.get(Contract, contract_id), days=400)
         check_alerts()
         check_alerts()
         assert sorted((b["kind"], b["state"]) for b in webhook.bodies[2:]) == [
             ("cert_expiry_30", "resolved"), ("cert_expiry_7", "resolved")]
+
+
+def test_the_certificate_check_reads_when_certificates_end_in_one_query_without_reading_them(app, webhook):
+    from tests.conftest import statements_run
+    with app.app_context():
+        channels(webhook=webhook)
+        ids = {days: contract_with_certificate(f"CERT-{days}", days) for days in (5, 20, 40)}
+        _, statements = statements_run(app, check_alerts)
+    assert sum("certificate_not_after <" in statement for statement in statements) == 1
+    assert not any("certificate_pem" in statement for statement in statements)
+    assert sorted((b["kind"], b["subject"]) for b in webhook.bodies) == [
+        ("cert_expiry_30", str(ids[5])), ("cert_expiry_30", str(ids[20])), ("cert_expiry_7", str(ids[5]))]
 
 
 # --- d) registers waiting longer than the setting ----------------------------------------------
@@ -297,7 +302,11 @@ def test_an_external_service_opens_and_closes_an_episode_once(app, webhook):
     with app.app_context():
         channels(webhook=webhook)
         assert alerts.open_alert(alerts.RENEWAL_FAILED, "7", "СИ Столото: сертификат не обновлён", "Отказ.")
+        contract_id = contract_with_certificate("OPEN-1", days=400)
+        db.session.get(Contract, contract_id).comment = "изменено до уведомления"  # the caller's work, not committed
         assert not alerts.open_alert(alerts.RENEWAL_FAILED, "7", "СИ Столото: сертификат не обновлён", "Отказ.")
+        db.session.remove()  # what open_alert did not commit is gone
+        assert db.session.get(Contract, contract_id).comment == "изменено до уведомления"
         check_alerts()  # the job sends it, and does not close what it does not check
         assert alerts.close_alert(alerts.RENEWAL_FAILED, "7")
         assert not alerts.close_alert(alerts.RENEWAL_FAILED, "7")
@@ -476,7 +485,7 @@ def test_mail_goes_over_starttls_or_ssl_with_a_login(app, web, tls_smtp_server, 
 def test_stoloto_state_is_written_when_it_changes_not_on_every_call(app, stand):
     from stoloto.models import StolotoEndpoint
     with app.app_context(), time_machine.travel(datetime.now(UTC), tick=False) as clock:
-        stoloto_contract(stand, "STATE-1")
+        activated_contract(stand, "STATE-1")
         settings.save({settings.REFILL_THRESHOLD: 1000}, "t")  # every run asks for a batch
         started = datetime.now(UTC).replace(tzinfo=None)
 
@@ -536,7 +545,7 @@ def test_a_failed_renewal_is_told_once_and_cleared_by_the_renewal_that_succeeds(
     cli = app.test_cli_runner()
     with app.app_context():
         channels(webhook=webhook)
-        stoloto_contract(stand, "RENEW-1")
+        activated_contract(stand, "RENEW-1")
         stand.fault("renew", "garbage")
         refused = cli.invoke(args=["certificates", "renew", "--contract", "RENEW-1"])
         assert refused.exit_code != 0
@@ -558,7 +567,7 @@ def test_a_pool_running_out_at_the_current_rate_is_told_once_and_cleared(app, st
     with app.app_context(), time_machine.travel(start, tick=False) as clock:
         channels(webhook=webhook, **{settings.CASH_API_TOKEN: TOKEN, settings.BATCH_SIZE: 20,
                                      settings.REFILL_THRESHOLD: 1})
-        contract_id = stoloto_contract(stand, "RATE-1")
+        contract_id = activated_contract(stand, "RATE-1")
         fetch_terminal_batches()  # 20 numbers
         db.session.add(Store(code="601", contract_id=contract_id, name="Магазин 601", source="manual"))
         db.session.commit()

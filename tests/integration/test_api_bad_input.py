@@ -11,10 +11,9 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, RegistrationAttempt, Store
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
+from tests.conftest import TOKEN, URL
 
-TOKEN = "test-cash-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-URL = "/api/v1/cash-registers/registration"
 SERIAL = "SN-1"
 
 

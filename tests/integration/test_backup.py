@@ -17,8 +17,8 @@ from stoloto.models import AuditEvent, CashRegister, Contract, Store, Terminal
 from stoloto.services import contracts, gateway, terminals
 from stoloto.services.contracts import ContractInput
 from tests.conftest import TEST_KEY_ENCRYPTION_KEY, Browser
-from tests.integration.test_cash_register_api import store
-from tests.integration.test_processes import activated_contract, wait_for
+from tests.factories import activated_contract, store
+from tests.processes import wait_for
 
 TOKEN = "backup-cash-api-token-0123456789"
 URL = "/api/v1/cash-registers/registration"

@@ -1,5 +1,4 @@
 """Bad input in the panel (issue 10 §2): NUL bytes, ids out of range, forged rows — a Russian message, never a 500."""
-import re
 
 import pytest
 from sqlalchemy import func, select
@@ -10,9 +9,8 @@ from stoloto.models import AuditEvent, CashRegister, Contract, Store
 from stoloto.services import contracts, stores
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
-from tests.conftest import csrf_token_from
+from tests.conftest import FORBIDDEN, csrf_token_from, flashed
 
-FORBIDDEN = "Текст содержит недопустимый символ (нулевой байт). Удалите его и повторите."
 NO_RECORD = "Запись не найдена."
 NO_CONTRACT = "Договор не найден."
 # Past PostgreSQL's integer (int4) and past its bigint (int8).
@@ -41,12 +39,6 @@ def everything(app) -> dict:
     with app.app_context():
         return {table.name: sorted(map(tuple, db.session.execute(table.select()).all()), key=repr)
                 for table in db.metadata.sorted_tables}
-
-
-def flashed(response) -> list[str]:
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>|&times;", "", text)).strip()
-            for text in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>',
-                                   response.get_data(as_text=True), re.S)]
 
 
 def refused(response) -> bool:

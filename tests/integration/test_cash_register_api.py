@@ -9,38 +9,9 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, RegistrationAttempt, Store, Terminal
 from stoloto.services import contracts, registers, stores, terminals
 from stoloto.services.contracts import ContractInput
+from tests.conftest import TOKEN, URL
+from tests.factories import active_contract, store
 from tests.integration.register_runs import press, registered_now
-from tests.integration.test_processes import activated_contract
-
-TOKEN = "test-cash-api-token-0123456789"
-URL = "/api/v1/cash-registers/registration"
-
-
-@pytest.fixture
-def api(app, stand):
-    with app.app_context():
-        settings.save({settings.CASH_API_TOKEN: TOKEN}, "t")
-    client = app.test_client()
-
-    def post(body, token=TOKEN, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return client.post(URL, json=body, headers=headers, **kwargs)
-
-    post.client = client
-    return post
-
-
-def store(code: str, contract_id: int | None, address: str = "г. Москва, ул. Ленина, д. 1") -> int:
-    row = Store(code=code, contract_id=contract_id, name=f"Магазин №{code}", address=address, source="manual")
-    db.session.add(row)
-    db.session.commit()
-    return row.id
-
-
-def active_contract(stand, number="REG-1") -> int:
-    contract_id = activated_contract(stand, number)
-    terminals.fetch_due_batches()
-    return contract_id
 
 
 def test_registered_register_gets_a_number_and_keeps_it(app, api, stand):

@@ -9,9 +9,8 @@ from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import CashRegister, Terminal
 from stoloto.services import terminals
-from tests.integration.test_cash_register_api import TOKEN, URL, store
-from tests.integration.test_overview_charts import cell, titles
-from tests.integration.test_processes import activated_contract
+from tests.conftest import TOKEN, URL, cell, titles
+from tests.factories import activated_contract, store
 
 THREADS, DISTINCT, REPEATS = 32, 1500, 500
 

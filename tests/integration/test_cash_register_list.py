@@ -2,78 +2,30 @@
 import re
 
 import pytest
-from sqlalchemy import event, insert
 
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Contract, Store, Terminal, TerminalBatch
+from stoloto.models import CashRegister, Store
+from tests.conftest import count_queries, statements_run
 from tests.factories import active_contract_with_a_used_number
-
-
-@pytest.fixture
-def registers(app):
-    with app.app_context():
-        contracts = []
-        for number in ("К-1", "К-2"):
-            contract = Contract(number=number, status="active", agent_inn="7707083893")
-            db.session.add(contract)
-            db.session.flush()
-            contracts.append(contract.id)
-        batch = TerminalBatch(contract_id=contracts[0], request_id="00000000-0000-4000-8000-000000000001",
-                              requested_count=300, status="done")
-        db.session.add(batch)
-        db.session.flush()
-        db.session.execute(insert(Store), [{"code": str(100 + i), "contract_id": contracts[i % 2],
-                                            "source": "set"} for i in range(60)])
-        stores = dict(db.session.execute(db.select(Store.code, Store.id)).all())
-        db.session.execute(insert(Terminal), [{"number": f"0{500000 + i}", "contract_id": contracts[0],
-                                               "batch_id": batch.id, "status": "registered"} for i in range(120)])
-        terminal_ids = [t for t, in db.session.execute(db.select(Terminal.id).order_by(Terminal.id))]
-        db.session.execute(insert(CashRegister), [
-            {"store_id": stores[str(100 + i % 60)], "cash_number": 1 + i // 60,
-             "state": "registered" if i < 120 else "pending",
-             "reason": None if i < 120 else "NO_FREE_TERMINALS",
-             "terminal_id": terminal_ids[i] if i < 120 else None,
-             "contract_id": contracts[(i % 60) % 2]} for i in range(180)])
-        db.session.commit()
-        return contracts
-
-
-def statements_run(app, call):
-    """call()'s result and the SQL statements it ran."""
-    statements = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        response = call()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return response, statements
-
-
-def count_queries(app, call):
-    response, statements = statements_run(app, call)
-    return response, len(statements)
 
 
 @pytest.mark.parametrize("query", ["", "?flt0_0=pending", "?flt0_2=101", "?flt0_3={contract}", "?page=2",
                                    "?sort=7"])
-def test_a_page_of_registers_costs_at_most_seven_queries(app, web, registers, query):
+def test_a_page_of_registers_costs_at_most_seven_queries(app, web, many_registers, query):
     browser = web("viewer")
-    url = "/registers/" + query.format(contract=registers[1])
+    url = "/registers/" + query.format(contract=many_registers[1])
     response, queries = count_queries(app, lambda: browser.get(url))
     assert response.status_code == 200
     assert queries <= 7, queries  # six for the list, one for the header's certificates ending soon
 
 
-def test_filters_narrow_the_list(app, web, registers):
+def test_filters_narrow_the_list(app, web, many_registers):
     browser = web("viewer")
     page = browser.get("/registers/?flt0_0=pending").get_data(as_text=True)
     assert page.count("Ожидает регистрации") >= 50 and "Зарегистрирована</span>" not in page
     by_store = browser.get("/registers/?flt0_2=101").get_data(as_text=True)
     assert by_store.count('<td class="col-store.code"') == 3  # store 101 has registers 1, 2 and 3
-    by_contract = browser.get(f"/registers/?flt0_3={registers[1]}").get_data(as_text=True)
+    by_contract = browser.get(f"/registers/?flt0_3={many_registers[1]}").get_data(as_text=True)
     assert by_contract.count('<td class="col-store.code"') == 50  # a full page: 30 stores × 3 registers
 
 
@@ -81,7 +33,7 @@ def test_filters_narrow_the_list(app, web, registers):
 @pytest.mark.parametrize(("query", "where", "offset"), [
     ("?page=2", True, 100), ("?page=3", True, 150), ("?flt0_0=pending&page=1", CashRegister.state == "pending", 50),
     ("?search=2&page=1", CashRegister.cash_number == 2, 50)])
-def test_a_page_shows_its_rows_in_order(app, web, registers, query, where, offset):
+def test_a_page_shows_its_rows_in_order(app, web, many_registers, query, where, offset):
     # The list takes a page's ids first and the rows' store, contract and terminal for those ids only.
     with app.app_context():
         expected = db.session.scalars(db.select(CashRegister.id).where(where).order_by(CashRegister.id.desc())

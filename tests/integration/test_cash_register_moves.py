@@ -6,8 +6,9 @@ from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Terminal
 from stoloto.services import activation, contracts, registers, stores, terminals
 from stoloto.services.contracts import ContractInput
+from tests.conftest import TOKEN
+from tests.factories import active_contract, store
 from tests.integration.register_runs import registered_now
-from tests.integration.test_cash_register_api import TOKEN, active_contract, api, store  # noqa: F401 (fixture)
 
 
 def created_contract(number: str) -> int:

@@ -2,7 +2,8 @@
 import pytest
 
 from stoloto.services import registers
-from tests.integration.test_cash_register_api import TOKEN, active_contract, api, store  # noqa: F401 (fixture)
+from tests.conftest import TOKEN
+from tests.factories import active_contract, store
 
 STAND_MESSAGE = "fault injected by the test stand"
 

@@ -15,8 +15,9 @@ from stoloto.errors import SisError
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, Contract, Terminal
 from stoloto.services import certificates, terminals
-from tests.integration.test_cash_register_api import TOKEN, store
-from tests.integration.test_processes import FLASK, ROOT, activated_contract, sis_env, wait_for
+from tests.conftest import TOKEN
+from tests.factories import activated_contract, store
+from tests.processes import FLASK, ROOT, sis_env, wait_for
 
 DAY_MINUTES = 24 * 60
 
@@ -300,7 +301,7 @@ def test_a_renewed_certificate_for_another_key_is_refused_and_the_current_one_st
 
 
 def test_the_header_asks_for_ending_certificates_once_per_page(app, stand, web):
-    from tests.integration.test_cash_register_list import statements_run
+    from tests.conftest import statements_run
     stand.post("/control/certificate-validity", {"minutes": 3 * DAY_MINUTES})
     with app.app_context():
         activated_contract(stand, "ЗАПРОС-1")

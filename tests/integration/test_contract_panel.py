@@ -16,7 +16,7 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, Contract, SchedulerLease, Setting, Store
 from stoloto.services import activation, contracts, stores
 from stoloto.services.contracts import ContractInput
-from tests.integration.test_bad_input_panel import flashed
+from tests.conftest import flashed
 
 NUMBER = "СТ-2026/001"
 FORM = {"number": NUMBER, "contract_date": "15.01.2026", "agent_inn": "7707083893", "agent_name": "ООО Ромашка",

@@ -13,11 +13,8 @@ from sqlalchemy import insert, select
 from stoloto import audit
 from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Store
+from tests.conftest import count_queries
 from tests.factories import active_contract_with_a_used_number
-from tests.integration.test_cash_register_list import (
-    count_queries,
-    registers as many_registers,  # noqa: F401 (a fixture)
-)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # 21:30 UTC is half past midnight of the next day in Moscow (SIS_TIMEZONE's default).
@@ -102,7 +99,8 @@ def test_export_applies_the_lists_search(web, cash_registers):
 def test_contracts_export_as_xlsx_has_dates_as_dates_and_statuses_in_russian(web, ctx):
     db.session.add_all([
         Contract(number="СТ-1", contract_date=date(2026, 11, 5), agent_inn="7707083893", agent_name="ООО «Ромашка»",
-                 status="active", created_at=LATE_EVENING_UTC, updated_at=LATE_EVENING_UTC),
+                 status="active", created_at=LATE_EVENING_UTC, updated_at=LATE_EVENING_UTC,
+                 certificate_not_after=LATE_EVENING_UTC, certificate_state="valid"),
         Contract(number="СТ-2", contract_date=date(2026, 11, 6), agent_inn="7707083893", status="created"),
     ])
     db.session.commit()
@@ -123,18 +121,25 @@ def test_contracts_export_as_xlsx_has_dates_as_dates_and_statuses_in_russian(web
     assert record["Дата заключения договора"].number_format == "DD.MM.YYYY"
     assert record["Изменён (МСК)"].value == datetime(2026, 12, 1, 0, 30, 15)
     assert record["Изменён (МСК)"].number_format == "DD.MM.YYYY HH:MM"
+    assert record["Сертификат до"].value == datetime(2026, 12, 1)  # the day in the zone, as the list shows it
+    assert record["Сертификат до"].number_format == "DD.MM.YYYY"
 
 
 def test_contracts_export_as_csv_writes_dates_as_dd_mm_yyyy(web, ctx):
-    db.session.add(Contract(number="СТ-1", contract_date=date(2026, 11, 5), agent_inn="7707083893",
-                            status="active", updated_at=LATE_EVENING_UTC))
+    db.session.add_all([
+        Contract(number="СТ-1", contract_date=date(2026, 11, 5), agent_inn="7707083893", status="active",
+                 updated_at=LATE_EVENING_UTC, certificate_not_after=LATE_EVENING_UTC, certificate_state="valid"),
+        Contract(number="СТ-2", contract_date=date(2026, 11, 6), agent_inn="7707083893", status="created"),
+    ])
     db.session.commit()
 
-    rows = read_csv(web("viewer").get("/contracts/export/csv/"))
+    rows = read_csv(web("viewer").get("/contracts/export/csv/?sort=0"))
 
-    record = dict(zip(rows[0], rows[1], strict=True))
-    assert record["Дата заключения договора"] == "05.11.2026"
-    assert record["Изменён (МСК)"] == "01.12.2026 00:30"
+    certified, draft = (dict(zip(rows[0], row, strict=True)) for row in rows[1:])
+    assert certified["Дата заключения договора"] == "05.11.2026"
+    assert certified["Изменён (МСК)"] == "01.12.2026 00:30"
+    assert certified["Сертификат до"] == "01.12.2026"
+    assert draft["Сертификат до"] == ""
 
 
 def test_stores_export_keeps_search_and_shows_contract_and_source_as_the_list_does(web, cash_registers):
@@ -268,7 +273,7 @@ def test_xlsx_takes_text_excel_cannot_hold(web, ctx):
     assert len(details) == 32_767  # the most an Excel cell holds
 
 
-def test_export_reads_registers_in_a_fixed_number_of_queries(app, web, many_registers):  # noqa: F811
+def test_export_reads_registers_in_a_fixed_number_of_queries(app, web, many_registers):
     browser = web("viewer")
 
     def export(export_type):

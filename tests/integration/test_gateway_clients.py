@@ -3,7 +3,7 @@ from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import Contract
 from stoloto.services import gateway
-from tests.integration.test_processes import activated_contract
+from tests.factories import activated_contract
 
 
 def test_a_contract_keeps_one_client_for_its_current_settings(app, stand):

@@ -7,28 +7,10 @@ from stoloto.extensions import db
 from stoloto.models import Contract
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
+from tests.conftest import admin_urls
 
 FORM = {"number": "СТ-2026/001", "contract_date": "15.01.2026", "agent_inn": "7707083893",
         "agent_name": "ООО Ромашка", "comment": ""}
-PUBLIC_ENDPOINTS = {"auth.login_view", "auth.index", "static", "admin.static",
-                    "health.healthz", "health.readyz",  # probes: no login by design (test_health)
-                    "favicon"}  # the icon the login page shows too (test_wording)
-
-
-def _admin_urls(app, methods):
-    urls = []
-    for rule in app.url_map.iter_rules():
-        # The cash-register API has its own bearer token and no CSRF (tested in test_cash_register_api);
-        # /metrics answers loopback or METRICS_TOKEN, never a login (tested in test_metrics).
-        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.endswith(".static") or \
-                rule.endpoint.startswith(("api.", "metrics.")):
-            continue
-        if not (set(methods) & rule.methods):
-            continue
-        values = {arg: "1" for arg in rule.arguments}
-        urls.append(rule.build(values)[1] if values else rule.rule)
-    assert len(urls) > 10
-    return urls
 
 
 def _contract(app, **overrides):
@@ -38,7 +20,7 @@ def _contract(app, **overrides):
 
 def test_every_admin_page_requires_login(app):
     client = app.test_client()
-    for url in _admin_urls(app, ["GET"]):
+    for url in admin_urls(app, ["GET"]):
         response = client.get(url)
         assert response.status_code in (302, 401, 403, 405), url
         if response.status_code == 302:
@@ -47,7 +29,7 @@ def test_every_admin_page_requires_login(app):
 
 def test_every_state_change_requires_csrf(app, web):
     browser = web("admin")
-    for url in _admin_urls(app, ["POST"]):
+    for url in admin_urls(app, ["POST"]):
         response = browser.client.post(url, data={"id": "1"})
         assert response.status_code == 400, url
         assert "CSRF" in response.get_data(as_text=True), url

@@ -9,7 +9,8 @@ from jobs.scheduler import LEASE, JobRunner
 from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import SchedulerLease, utcnow
-from tests.integration.test_cash_register_api import TOKEN, URL, active_contract, store
+from tests.conftest import TOKEN, URL
+from tests.factories import active_contract, store
 
 
 def test_a_process_without_the_lease_runs_no_statement_that_fails(app):

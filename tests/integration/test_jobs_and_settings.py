@@ -83,7 +83,7 @@ def test_cli_creates_users_from_stdin(app):
 
 
 def test_cli_fetches_terminals_once(app, stand):
-    from tests.integration.test_processes import activated_contract
+    from tests.factories import activated_contract
     with app.app_context():
         activated_contract(stand, "CLI-1")
     result = app.test_cli_runner().invoke(args=["terminals", "fetch"])

@@ -19,8 +19,7 @@ from stoloto.models import AuditEvent, Contract
 from stoloto.services import contracts, gateway
 from stoloto.services.contracts import ContractInput
 from tests.conftest import TEST_KEY_ENCRYPTION_KEY, TEST_SECRET
-from tests.integration.test_cash_register_api import store
-from tests.integration.test_processes import activated_contract
+from tests.factories import activated_contract, store
 
 TOKEN = "cash-api-token-for-key-tests-0123456789"
 KEY_FILE = "key_encryption_key"

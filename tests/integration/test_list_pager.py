@@ -9,7 +9,7 @@ from stoloto.models import AuditEvent, CashRegister, Store
 from stoloto.services import contracts, stores
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
-from tests.integration.test_cash_register_list import statements_run
+from tests.conftest import statements_run
 
 TOTAL = 1_200  # 24 pages of 50
 BAD_PAGE = "Номер страницы — целое число от 1 до 24."

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app import create_app
 from stoloto.extensions import db
 from stoloto.models import AuditEvent, User
-from tests.conftest import PASSWORD, TEST_SECRET, Browser, csrf_token_from
+from tests.conftest import PASSWORD, TEST_SECRET, Browser, admin_urls, csrf_token_from
 
 THROTTLED = re.compile(r"Слишком много неудачных попыток входа. Повторите через (\d+) минут")
 
@@ -198,9 +198,8 @@ PANEL_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
 
 
 def test_every_panel_page_carries_the_security_headers(app, web):
-    from tests.integration.test_http import _admin_urls
     admin = web("admin")
-    for url in [*_admin_urls(app, ["GET"]), "/auth/login", "/no-such-page"]:
+    for url in [*admin_urls(app, ["GET"]), "/auth/login", "/no-such-page"]:
         response = admin.get(url)
         for name, value in PANEL_HEADERS.items():
             assert response.headers.get(name) == value, (url, name)

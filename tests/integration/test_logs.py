@@ -18,7 +18,7 @@ from stoloto.models import Contract, Store
 from stoloto.services import contracts, gateway
 from stoloto.services.contracts import ContractInput
 from tests.conftest import PASSWORD, TEST_KEY_ENCRYPTION_KEY, TEST_SECRET, Browser
-from tests.integration.test_processes import ROOT, free_port, sis_env, wait_for
+from tests.processes import ROOT, free_port, sis_env, wait_for
 
 TOKEN = "cash-api-token-never-logged-0123456789"
 METRICS_TOKEN = "metrics-token-never-logged-0123456789"

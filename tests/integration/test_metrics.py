@@ -21,15 +21,10 @@ from stoloto import settings
 from stoloto.errors import SisError
 from stoloto.extensions import db
 from stoloto.models import Contract
-from stoloto.services import activation, contracts
-from stoloto.services.contracts import ContractInput
-from tests.integration.test_cash_register_api import (
-    TOKEN as CASH_TOKEN,
-    URL as REGISTRATION_URL,
-    active_contract,
-    store,
-)
-from tests.integration.test_processes import ROOT, sis_env, wait_for
+from stoloto.services import activation
+from tests.conftest import TOKEN as CASH_TOKEN, URL as REGISTRATION_URL
+from tests.factories import active_contract, contract_awaiting_activation, store
+from tests.processes import ROOT, sis_env, wait_for
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 
@@ -85,15 +80,6 @@ def test_figures_match_the_database_after_a_registration(app, stand):
     assert timed == 1
 
 
-def _contract_awaiting_activation(stand, number: str) -> int:
-    contract = contracts.create_contract(ContractInput(number=number, contract_date="15.01.2026",
-                                                       agent_inn="7707083893"), "t")
-    contracts.prepare_activation(contract.id, "t")
-    stand.register(number)
-    stand.confirm(contract.public_key_fingerprint)
-    return contract.id
-
-
 @pytest.mark.parametrize("fault, outcome, code", [
     ({"kind": "error", "code": "KEY_NOT_REGISTERED"}, "refusal", "KEY_NOT_REGISTERED"),
     ({"kind": "status", "status": 503}, "5xx", "SERVICE_UNAVAILABLE"),
@@ -105,7 +91,7 @@ def test_stoloto_calls_are_counted_by_outcome(app, stand, fault, outcome, code):
     client = app.test_client()
     before = scrape(client)
     with app.app_context():
-        contract_id = _contract_awaiting_activation(stand, "MET-2")
+        contract_id = contract_awaiting_activation(stand, "MET-2")
         stand.fault("activate", **fault)
         with pytest.raises(SisError):
             activation.activate(contract_id, "t")

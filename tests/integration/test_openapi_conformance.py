@@ -12,7 +12,7 @@ from stoloto import settings
 from stoloto.api import OPENAPI
 from stoloto.extensions import db
 from stoloto.models import Store
-from tests.integration.test_processes import activated_contract
+from tests.factories import activated_contract
 
 TOKEN = "schemathesis-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,8 +1,6 @@
 """«Обзор» charts and forecasts: registers registered through the API against the stand, numbers fetched by the
 job, days moved by time_machine; the page's SVG tells the figures in its <title> tooltips."""
-import html
 import os
-import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,9 +16,9 @@ from stoloto.extensions import db
 from stoloto.models import Contract, Store, Terminal, TerminalBatch
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
-from tests.integration.test_processes import activated_contract
+from tests.conftest import TOKEN, cell, titles
+from tests.factories import activated_contract
 
-TOKEN = "test-cash-api-token-0123456789"
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 
@@ -42,17 +40,6 @@ def noon(days_from_today: int) -> datetime:
     """Noon in Moscow, days ahead of the real today (never before it: the stand's certificates begin today)."""
     today = datetime.now(MOSCOW).date()
     return datetime.combine(today + timedelta(days=days_from_today), time(12, 0), tzinfo=MOSCOW)
-
-
-def titles(page: str, testid: str) -> list[str]:
-    """The <title>s of the chart or table marked `testid`, unescaped."""
-    start = page.index(f'data-testid="{testid}"')
-    end = page.index("</figure>", start) if "chart" in testid else page.index("</table>", start)
-    return [html.unescape(t) for t in re.findall(r"<title[^>]*>([^<]*)</title>", page[start:end])]
-
-
-def cell(page: str, testid: str) -> list[str]:
-    return [html.unescape(v).strip() for v in re.findall(rf'data-testid="{testid}">([^<]*)<', page)]
 
 
 def add_store(code: str, contract_id: int) -> None:

@@ -1,50 +1,16 @@
 """Real processes: a crash in the middle of a batch, and two app processes sharing one database."""
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import Contract, Terminal, TerminalBatch
-from stoloto.services import activation, contracts
-from stoloto.services.contracts import ContractInput
-from tests.conftest import TEST_KEY_ENCRYPTION_KEY, TEST_SECRET
-
-ROOT = Path(__file__).resolve().parents[2]
-FLASK = [sys.executable, "-m", "flask", "--app", "app"]
-
-
-def sis_env(app, tmp_path, **extra) -> dict:
-    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], SECRET_KEY=TEST_SECRET,
-               SIS_KEY_ENCRYPTION_KEY=TEST_KEY_ENCRYPTION_KEY, SIS_INSTANCE_PATH=str(tmp_path),
-               SIS_BOOTSTRAP_ADMIN="0", PYTHONUNBUFFERED="1")
-    env.update(extra)
-    return env
-
-
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def activated_contract(stand, number: str) -> int:
-    contract = contracts.create_contract(ContractInput(number=number, contract_date="15.01.2026",
-                                                       agent_inn="7707083893"), "t")
-    contracts.prepare_activation(contract.id, "t")
-    stand.register(number)
-    stand.confirm(contract.public_key_fingerprint)
-    activation.activate(contract.id, "t")
-    return contract.id
+from tests.conftest import TOKEN
+from tests.factories import activated_contract
+from tests.processes import FLASK, GUNICORN, ROOT, Server, free_port, sis_env, wait_for
 
 
 def test_crash_between_stand_issuing_and_sis_committing_loses_nothing(app, stand, tmp_path):
@@ -108,47 +74,7 @@ def test_two_app_processes_request_each_due_batch_once(app, stand, tmp_path):
     assert state["calls"]["batches"] == 3 and state["executed"]["batches"] == 3
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 LEASE_ENV = {"SIS_SCHEDULER": "1", "SIS_JOB_LEASE_MIN_SECONDS": "15"}  # TTL 15 s with a 5 s interval
-GUNICORN = [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread", "--threads", "2",
-            "--graceful-timeout", "20", "app:app"]
-
-
-class Server:
-    """A SIS server process in its own session: killing the group kills gunicorn's master and worker."""
-
-    def __init__(self, command: list[str], env: dict):
-        self.port = free_port()
-        argv = command + (["--bind", f"127.0.0.1:{self.port}"] if command is GUNICORN else
-                          ["run", "--host", "127.0.0.1", "--port", str(self.port)])
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def owns(self, holder: str) -> bool:
-        """Whether the lease holder "host:pid:…" is this server's process (or its gunicorn worker)."""
-        try:
-            return os.getpgid(int(holder.split(":")[1])) == self.process.pid
-        except (ProcessLookupError, IndexError, ValueError):
-            return False
-
-    def serving(self) -> bool:
-        import requests
-        try:
-            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-        self.process.wait(30)
 
 
 def lease_row(app):
@@ -170,7 +96,7 @@ def register_cash(server: Server, store_code: str, numbers) -> None:
     for number in numbers:
         answer = requests.post(server.url + "/api/v1/cash-registers/registration", timeout=30,
                                json={"store_code": store_code, "cash_number": number},
-                               headers={"Authorization": "Bearer test-cash-api-token-0123456789"})
+                               headers={"Authorization": f"Bearer {TOKEN}"})
         assert answer.status_code in (200, 202), answer.text
 
 
@@ -183,7 +109,7 @@ def test_two_servers_hand_the_jobs_over_on_kill_and_on_sigterm(app, stand, tmp_p
         db.session.add(Store(code="201", contract_id=contract_id, name="Магазин №201", address="г. Москва",
                              source="manual"))
         db.session.commit()
-        settings.save({settings.JOB_INTERVAL: 5, settings.CASH_API_TOKEN: "test-cash-api-token-0123456789"}, "t")
+        settings.save({settings.JOB_INTERVAL: 5, settings.CASH_API_TOKEN: TOKEN}, "t")
     flask_run = Server(FLASK, sis_env(app, tmp_path / "a", **LEASE_ENV))
     gunicorn = None
     servers = [flask_run]

@@ -16,58 +16,15 @@ from sqlalchemy import func, select
 from jobs.registers import finish_pending_registrations
 from stoloto import settings
 from stoloto.extensions import db
-from stoloto.models import CashRegister, Contract, RegistrationAttempt, Store, Terminal, utcnow
-from stoloto.services import contracts, registers, terminals
+from stoloto.models import CashRegister, Contract, Store
+from stoloto.services import contracts, registers
 from stoloto.services.contracts import ContractInput
-from tests.integration.test_bad_input_panel import FORBIDDEN
-from tests.integration.test_cash_register_api import store
-from tests.integration.test_processes import ROOT, activated_contract, wait_for
+from tests.conftest import FORBIDDEN
+from tests.factories import stocked_contract, waiting_registers
+from tests.integration.register_runs import registered_each_once, set_latency
+from tests.processes import ROOT, wait_for
 
 CONCURRENCY = settings.STOLOTO_CONCURRENCY
-
-
-def stocked_contract(stand, number: str, terminals_wanted: int) -> int:
-    """An «Активный» contract with at least `terminals_wanted` free numbers."""
-    settings.save({settings.BATCH_SIZE: 1000, settings.REFILL_THRESHOLD: terminals_wanted}, "t")
-    contract_id = activated_contract(stand, number)
-    while terminals.pool_counts(contract_id).get("free", 0) < terminals_wanted:
-        terminals.fetch_due_batches()
-    return contract_id
-
-
-def waiting_registers(contract_id: int | None, store_code: str, count: int) -> list[int]:
-    """`count` registers of a new store that asked before its contract was «Активный»: they wait for the job."""
-    store_id = store(store_code, contract_id)
-    rows = [CashRegister(store_id=store_id, cash_number=n, contract_id=contract_id, state="pending",
-                         reason="CONTRACT_NOT_ACTIVE") for n in range(1, count + 1)]
-    db.session.add_all(rows)
-    db.session.commit()
-    return [row.id for row in rows]
-
-
-def set_latency(stand, ms: int) -> dict:
-    response = requests.post(stand.url + "/control/latency", json={"ms": ms}, verify=stand.ca_path, timeout=10)
-    return {"status": response.status_code, **response.json()}
-
-
-def registered_each_once(app, stand, contract_number: str, expected: int, crashed: bool = False) -> None:
-    """Every register holds its own number, bound at Stoloto to exactly it, and moved to «registered» once."""
-    with app.app_context():
-        rows = db.session.execute(select(Store.code, CashRegister.cash_number, Terminal.number, CashRegister.state)
-                                  .join(Store).join(Terminal, Terminal.id == CashRegister.terminal_id)).all()
-        moves = Counter(db.session.scalars(select(RegistrationAttempt.cash_register_id)
-                                           .where(RegistrationAttempt.state == "registered")))
-        # A killed process gives nothing back: its claims on what it had finished stay until they expire.
-        claims = CashRegister.claimed_until > utcnow() if crashed else CashRegister.claimed_until.is_not(None)
-        claimed = db.session.scalar(select(func.count()).where(claims))
-    assert len(rows) == expected and {row.state for row in rows} == {"registered"}
-    assert len({row.number for row in rows}) == expected  # no number twice
-    assert len(moves) == expected and set(moves.values()) == {1}  # no register advanced twice
-    assert claimed == 0  # every claim was given back (after a crash: none still in force)
-    bindings = [b for b in stand.state()["bindings"] if b["contract_number"] == contract_number]
-    assert sorted((b["terminal_number"], b["store_code"], b["cash_number"]) for b in bindings) == \
-        sorted((row.number, row.code, row.cash_number) for row in rows)
-    assert stand.state()["executed"]["registration"] == expected  # Stoloto was asked once per register
 
 
 @pytest.mark.parametrize("runs", [2, 3])

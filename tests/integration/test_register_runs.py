@@ -12,11 +12,18 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, RegisterRun, utcnow
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
-from tests.conftest import PASSWORD, csrf_token_from
-from tests.integration.register_runs import STARTED, finished, press, progress, started_run
-from tests.integration.test_bad_input_panel import FORBIDDEN
-from tests.integration.test_processes import FLASK, Server, sis_env, wait_for
-from tests.integration.test_register_drain import registered_each_once, set_latency, stocked_contract, waiting_registers
+from tests.conftest import FORBIDDEN, PASSWORD, csrf_token_from
+from tests.factories import stocked_contract, waiting_registers
+from tests.integration.register_runs import (
+    STARTED,
+    finished,
+    press,
+    progress,
+    registered_each_once,
+    set_latency,
+    started_run,
+)
+from tests.processes import FLASK, Server, sis_env, wait_for
 
 CONCURRENCY = settings.STOLOTO_CONCURRENCY
 

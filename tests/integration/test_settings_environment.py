@@ -7,7 +7,7 @@ from app import create_app
 from stoloto import settings
 from stoloto.errors import SisError
 from tests.conftest import TEST_SECRET
-from tests.integration.test_processes import FLASK, ROOT, sis_env
+from tests.processes import FLASK, ROOT, sis_env
 
 
 def start(tmp_path):

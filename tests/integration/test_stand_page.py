@@ -231,7 +231,7 @@ def test_a_contract_the_stand_activated_with_another_key_offers_nothing_and_says
 
 
 def test_after_a_rekeying_the_stand_confirms_the_new_key_and_activation_then_succeeds(app, web, demo):
-    from tests.integration.test_processes import activated_contract
+    from tests.factories import activated_contract
     with app.app_context():
         contract_id = activated_contract(demo, NUMBER)
     demo.post("/control/clock", {"offset_seconds": 400 * 24 * 3600})  # the certificate has expired at Stoloto

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from stoloto.stands.stoloto_stand import StolotoStand, spki_fingerprint
-from tests.integration.test_processes import wait_for
-from tests.integration.test_stoloto_stand import (
+from tests.processes import wait_for
+from tests.stand_fixtures import (
     CONTRACT,
     OTHER_CONTRACT,
     AgentKey,
@@ -39,17 +39,9 @@ GRACE = dt.timedelta(days=7)
 
 
 @pytest.fixture
-def stand(tmp_path):
-    running = StolotoStand(tmp_path / "stand").start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def plain_stand(tmp_path):
-    running = StolotoStand(tmp_path / "plain", tls=False).start()
-    yield running
-    running.stop()
+def stand(stand_process):
+    """The stand itself (here it is what the tests drive), not SIS's control of it."""
+    return stand_process
 
 
 def renew(stand: StolotoStand, current: AgentKey | None, new: AgentKey, contract: dict = CONTRACT,

@@ -1,7 +1,8 @@
 """The scheduled SET import («Загружать магазины из SET каждые N часов»), run by the job runner against the stand."""
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import func, select
 
 from jobs import lease
@@ -135,6 +136,30 @@ def test_set_unreachable_from_the_schedule_is_a_recorded_failure(app, setcentrum
         last = stores.last_set_import()
         assert not last.ok and last.error_code == "CONNECTION"
     assert import_journal(app)[-1][1] == "error"
+
+
+def test_imports_older_than_90_days_are_forgotten_when_an_import_is_recorded(app, setcentrum):
+    def import_at(moment) -> int:
+        with time_machine.travel(moment, tick=False):
+            return app.test_cli_runner().invoke(args=["stores", "import"]).exit_code
+
+    def kept() -> list[tuple[bool, int]]:
+        with app.app_context():
+            return [tuple(row) for row in db.session.execute(
+                select(SetImport.ok, SetImport.added).order_by(SetImport.id))]
+
+    now = datetime.now(UTC)
+    assert import_at(now - timedelta(days=200)) == 0
+    assert kept() == [(True, 40)]
+    setcentrum.shops(45)
+    assert import_at(now - timedelta(days=91)) == 0
+    assert kept() == [(True, 5)]  # the import 109 days before it is forgotten
+    setcentrum.shops(47)
+    assert import_at(now - timedelta(days=89)) == 0
+    assert kept() == [(True, 5), (True, 2)]
+    setcentrum.fault("status", status=503, count=1)
+    assert import_at(now) != 0
+    assert kept() == [(True, 2), (False, 0)]  # a failed import forgets too; the one 89 days old is kept
 
 
 @pytest.mark.parametrize("value, message", [

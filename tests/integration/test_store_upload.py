@@ -6,7 +6,7 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from sqlalchemy import func, insert, select, update
 
 from stoloto import store_file
@@ -14,7 +14,7 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, Store, StoreUpload, utcnow
 from stoloto.services import contracts, store_uploads, stores
 from stoloto.services.contracts import ContractInput
-from tests.integration.test_stores import flashed
+from tests.conftest import flashed
 
 NUMBER, OTHER = "СТ-2026/001", "СТ-2026/002"
 HEADER = ["Код магазина", "Наименование", "Адрес", "Договор"]
@@ -29,17 +29,6 @@ def make_contract(app, number: str = NUMBER) -> int:
 def csv_bytes(rows, separator=";", bom=True, header=HEADER) -> bytes:
     lines = [separator.join(header)] + [separator.join(row) for row in rows]
     return ("\ufeff" if bom else "").encode() + "\r\n".join(lines).encode()
-
-
-def xlsx_bytes(rows, header=HEADER) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(header)
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def upload(browser, data: bytes, filename: str = "stores.csv", **kwargs):
@@ -133,9 +122,10 @@ def test_a_comma_separated_csv_without_bom_is_read(app, web):
 def test_an_xlsx_with_numbers_in_cells_is_read(app, web):
     contract = make_contract(app)
     browser = web("admin")
-    data = xlsx_bytes([[401, "Число в коде", "ул. Мира", NUMBER], [402.0, "Дробь с нулём", None, None],
-                       [2 ** 31, "Большое число", None, NUMBER], [1e20, "Слишком большое", None, NUMBER],
-                       [403.5, "Дробь", None, NUMBER], ["404", 12345, None, NUMBER], [None, None, None, None]])
+    data = store_file.table("xlsx", [
+        [401, "Число в коде", "ул. Мира", NUMBER], [402.0, "Дробь с нулём", None, None],
+        [2 ** 31, "Большое число", None, NUMBER], [1e20, "Слишком большое", None, NUMBER],
+        [403.5, "Дробь", None, NUMBER], ["404", 12345, None, NUMBER], [None, None, None, None]])
     response = upload(browser, data, "stores.xlsx")
     page = text(response)
     assert "Будет добавлено: 4 магазина" in page and "Пропущено: 2 строки" in page
@@ -165,7 +155,7 @@ def junk_xlsx() -> bytes:
     (b"\x00" * 100, "stores.csv", "нулевой байт"),
     (junk_xlsx(), "stores.xlsx", "Файл не удалось прочитать как таблицу Excel (XLSX)"),
     (csv_bytes([["101", "", "", ""]]), "stores.xlsx", "Файл не удалось прочитать как таблицу Excel (XLSX)"),
-    (xlsx_bytes([[101, "", "", ""]], header=["Код", "Имя"]), "stores.xlsx",
+    (store_file.table("xlsx", [[101, "", "", ""]], header=["Код", "Имя"]), "stores.xlsx",
      "Первая строка файла должна быть заголовком"),
     (b"101;x;y;z", "stores.txt", "Выберите файл CSV или XLSX"),
 ])

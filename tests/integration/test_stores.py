@@ -15,6 +15,7 @@ from stoloto.models import AuditEvent, CashRegister, Contract, Store
 from stoloto.services import contracts, stores
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
+from tests.conftest import flashed
 
 CONTRACT = dict(number="СТ-2026/001", contract_date="15.01.2026", agent_inn="7707083893")
 
@@ -36,13 +37,6 @@ def snapshot() -> list[tuple]:
 
 def count_stores() -> int:
     return db.session.scalar(select(func.count()).select_from(Store))
-
-
-def flashed(response) -> list[str]:
-    """The flashed messages on a page, as text."""
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>|&times;", "", text)).strip()
-            for text in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>',
-                                   response.get_data(as_text=True), re.S)]
 
 
 def filter_options(page: str) -> dict[str, list]:

@@ -25,7 +25,7 @@ from stoloto.models import (
     User,
 )
 from tests.conftest import TEST_SECRET, Browser
-from tests.integration.test_processes import FLASK, ROOT, sis_env
+from tests.processes import FLASK, ROOT, sis_env
 
 # One moment as the database keeps it (naive UTC) and as a Moscow user reads it.
 STORED = datetime(2026, 1, 14, 22, 0, 5)
