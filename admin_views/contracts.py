@@ -143,7 +143,8 @@ class ContractView(ExportMixin, SecureModelView):
         "certificate_not_after": "Сертификат до",
     }
     column_filters = [FilterEqual(Contract.status, "Статус",
-                                  options=[(status.value, label) for status, label in STATUS_LABELS.items()])]
+                                  options=[(status.value, label) for status, label in STATUS_LABELS.items()]),
+                      "contract_date"]
     column_searchable_list = ("number", "agent_inn", "agent_name")
     column_sortable_list = ("number", "contract_date", "agent_inn", "agent_name", "status", "certificate_not_after",
                             "updated_at")

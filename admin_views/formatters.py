@@ -1,6 +1,5 @@
 """Dates and times as the panel shows them: Russian formats, times in SIS_TIMEZONE and labelled with it."""
 from flask import has_app_context, url_for
-from flask_admin.contrib.sqla import filters
 from flask_babel import LazyString
 from markupsafe import Markup
 
@@ -30,23 +29,6 @@ def in_zone(label: str) -> LazyString:
         # every list page names them again (SecureModelView.index_view), with the zone.
         return f"{label} ({clock.label()})" if has_app_context() else label
     return LazyString(text)
-
-
-class _TypedInZone:
-    """A date-time filter whose typed value is SIS_TIMEZONE time, compared with UTC in the database."""
-
-    def clean(self, value):
-        cleaned = super().clean(value)
-        return [clock.utc(moment) for moment in cleaned] if isinstance(cleaned, list) else clock.utc(cleaned)
-
-
-class LocalTimeFilters(filters.FilterConverter):
-    """Flask-Admin's filters, with date-time filters taking SIS_TIMEZONE time."""
-
-    datetime_filters = (*(type(base.__name__, (_TypedInZone, base), {}) for base in (
-        filters.DateTimeEqualFilter, filters.DateTimeNotEqualFilter, filters.DateTimeGreaterFilter,
-        filters.DateTimeSmallerFilter, filters.DateTimeBetweenFilter, filters.DateTimeNotBetweenFilter)),
-        filters.FilterEmpty)
 
 
 def details_link(endpoint: str, record_id: int | None, text) -> Markup | str:

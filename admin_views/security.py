@@ -10,7 +10,7 @@ from stoloto.boundary import INT4_MAX
 from stoloto.errors import SisError
 from stoloto.services import stores
 
-from .formatters import LocalTimeFilters
+from .filters import RussianDateFilters
 from .guard import record_id
 from .pager import JumpPager
 
@@ -79,7 +79,13 @@ class SecureModelView(LoginRequired, JumpPager, ModelView):
 
     page_size = 50
     can_set_page_size = True
-    filter_converter = LocalTimeFilters()  # a typed date-time is SIS_TIMEZONE time, like the ones shown
+    filter_converter = RussianDateFilters()  # ДД.ММ.ГГГГ ЧЧ:ММ in SIS_TIMEZONE, like the times shown
+
+    def get_invalid_value_msg(self, value, filter):
+        problem = getattr(filter, "problem", None)  # the date filters say what they expected
+        if problem is None:
+            return super().get_invalid_value_msg(value, filter)
+        return f"Фильтр «{filter.name}» не применён: {problem(value)}"
 
     @expose("/")
     def index_view(self):

@@ -32,9 +32,13 @@ def users_group() -> None:
 
 @users_group.command("create", help="Создать пользователя.")
 @click.argument("login")
-@click.option("--role", type=click.Choice(list(ROLE_LABELS)), required=True)
+# Not click.Choice: its refusal is English; the service's names the roles in Russian.
+@click.option("--role", required=True, metavar="|".join(ROLE_LABELS),
+              help="Роль: " + ", ".join(f"{role} — «{label}»" for role, label in ROLE_LABELS.items()) + ".")
 @click.option("--password-stdin", is_flag=True, help="Прочитать пароль из стандартного ввода.")
 def create_user_command(login: str, role: str, password_stdin: bool) -> None:
+    if role not in ROLE_LABELS:  # before the password is asked for
+        raise click.ClickException(users.BAD_ROLE)
     password = _read_password(password_stdin)
     with _refusal_as_error(_error_text):
         users.create_user(login, role, password, actor=audit.CLI_ACTOR)

@@ -23,6 +23,9 @@ FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 FAILED_LOGIN = "Неудачный вход"
 # A login lasts this long at most, even in a browser that is never closed.
 SESSION_LIFETIME = timedelta(days=7)
+# «Роль: «Администратор» (admin), … или «Наблюдатель» (viewer).»: the command line takes the names in brackets.
+_ROLE_NAMES = [f"«{label}» ({role})" for role, label in ROLE_LABELS.items()]
+BAD_ROLE = f"Роль: {', '.join(_ROLE_NAMES[:-1])} или {_ROLE_NAMES[-1]}."
 LAST_ADMIN = "Это последний активный администратор: его нельзя отключить или лишить роли администратора."
 
 
@@ -38,7 +41,7 @@ def create_user(login: str, role: str, password: str, actor: str = audit.SYSTEM_
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", login):
         problems["login"] = "Логин: латинские буквы, цифры и символы _ . @ -, не длиннее 64 символов."
     if role not in ROLE_LABELS:
-        problems["role"] = "Роль: admin, operator или viewer."
+        problems["role"] = BAD_ROLE
     problems.update(_password_problems(password))
     if problems:
         raise errors.invalid(problems)
@@ -81,7 +84,7 @@ def update_user(user_id: int, role: str, active: bool, new_password: str | None,
     user = db.session.get(User, user_id)
     if user is None:
         raise errors.not_found("Пользователь")
-    problems = {} if role in ROLE_LABELS else {"role": "Роль: admin, operator или viewer."}
+    problems = {} if role in ROLE_LABELS else {"role": BAD_ROLE}
     if new_password:
         problems.update(_password_problems(new_password))
     if problems:

@@ -7,13 +7,13 @@ from html.parser import HTMLParser
 
 import pytest
 
-from stoloto import crypto
+from stoloto import appendix, crypto
 from stoloto.extensions import db
 from stoloto.models import Contract
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
 
-TOOLS = ("libreoffice", "pdfinfo", "pdftotext")
+TOOLS = ("libreoffice", "pdfinfo", "pdftotext", "pdftoppm")
 A4_POINTS = (595.3, 841.9)  # 210 × 297 mm
 # The longest requisites the contract form accepts: the number fills the certificate's name (60 bytes of UTF-8),
 # the agent's name fills its 255 characters (and makes the request on the page as long as it gets).
@@ -70,6 +70,27 @@ class WordBoxes(HTMLParser):
         return parser.boxes
 
 
+def vertical_lines(pdf: str, folder, at_least: float = 50) -> list[float]:
+    """Where the page has vertical lines at least `at_least` points long (a table's borders), in points from the
+    left; read from the page printed at 4 dots per point, in grey."""
+    dots_per_point = 4
+    subprocess.run(["pdftoppm", "-gray", "-r", str(72 * dots_per_point), "-f", "1", "-l", "1", "-singlefile", pdf,
+                    str(folder / "page")], check=True, capture_output=True, timeout=60)
+    data = (folder / "page.pgm").read_bytes()
+    magic, width, height, maximum, pixels = data.split(maxsplit=4)
+    assert (magic, maximum) == (b"P5", b"255")
+    width, height = int(width), int(height)
+    found = []
+    for x in range(width):
+        run = longest = 0
+        for y in range(height):
+            run = run + 1 if pixels[y * width + x] < 128 else 0
+            longest = max(longest, run)
+        if longest >= at_least * dots_per_point:
+            found.append(x / dots_per_point)
+    return found
+
+
 def squeezed(text: str) -> str:
     """Without whitespace: a table cell wraps a long value over lines where it pleases."""
     return "".join(text.split())
@@ -99,3 +120,19 @@ def test_the_appendix_prints_on_one_a4_page_with_every_requisite_and_signature_c
     page = squeezed(text)
     assert [value for value in expected if squeezed(value) not in page] == []
     assert boxes and all(0 <= x0 and 0 <= y0 and x1 <= width and y1 <= height for x0, y0, x1, y1 in boxes)
+
+
+def test_the_requisites_table_keeps_within_the_text_margins(app, web, office, tmp_path):
+    """Its borders on the margins, as the text above and below it; they were ~6 pt to the left in LibreOffice."""
+    with app.app_context():
+        contract_id = contracts.create_contract(ContractInput(
+            number="СТ-2026/001", contract_date="15.01.2026", agent_inn="7707083893"), "tester").id
+    browser = web("operator")
+    browser.post("/contracts/activate/", {"id": str(contract_id)})
+    printed(browser.get(f"/contracts/appendix/?id={contract_id}").data, tmp_path)
+
+    lines = vertical_lines(str(tmp_path / "appendix.pdf"), tmp_path)
+
+    left, right = appendix.MARGIN_LEFT.pt, appendix.PAGE_WIDTH.pt - appendix.MARGIN_RIGHT.pt
+    assert lines, "no table borders found"
+    assert abs(min(lines) - left) <= 1 and abs(max(lines) - right) <= 1, (min(lines), max(lines), left, right)

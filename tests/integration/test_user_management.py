@@ -71,6 +71,17 @@ def test_cli_create_names_the_role_in_russian(app):
     assert result.output.strip() == "Пользователь ivanov создан, роль «Оператор»."
 
 
+BAD_ROLE = "Роль: «Администратор» (admin), «Оператор» (operator) или «Наблюдатель» (viewer)."
+
+
+def test_cli_create_refuses_an_unknown_role_naming_the_roles_in_russian(app):
+    result = app.test_cli_runner().invoke(args=["users", "create", "ivanov", "--role", "junk", "--password-stdin"],
+                                          input=f"{PASSWORD}\n")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"Error: {BAD_ROLE}"]  # no English usage text
+    assert _user(app, "ivanov") is None
+
+
 def test_cli_list_shows_login_role_in_russian_activity_and_creation(app, accounts):
     runner = app.test_cli_runner()
     runner.invoke(args=["users", "disable", "viewer1"])
