@@ -67,7 +67,7 @@ def bootstrap_admin(app: Flask) -> None:
     with app.app_context():
         password = create_first_admin(given, source)
     if password and given is None:
-        print(f"\n*** SIS: создан пользователь admin, пароль: {password}\n"
+        print(f"\n*** СИ Столото: создан пользователь admin, пароль: {password}\n"
               "*** Сохраните его: повторно он показан не будет.\n", file=sys.stderr, flush=True)
 
 
