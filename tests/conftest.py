@@ -2,6 +2,7 @@
 import html
 import os
 import re
+from datetime import date, datetime
 
 import pytest
 from flask_migrate import upgrade
@@ -14,6 +15,7 @@ from stoloto.models import (
     ROLE_ADMIN,
     ROLE_OPERATOR,
     ROLE_VIEWER,
+    AuditEvent,
     CashRegister,
     Contract,
     Store,
@@ -237,3 +239,27 @@ def many_registers(app):
              "contract_id": contracts[(i % 60) % 2]} for i in range(180)])
         db.session.commit()
         return contracts
+
+
+# For the date filters' tests (HTTP and browser): Moscow times of 15 January 2026 (UTC+3) and the journal line
+# written at each, kept as UTC.
+EVENTS = {"до начала": datetime(2026, 1, 15, 6, 59, 59), "в начале": datetime(2026, 1, 15, 7, 0, 0),
+          "в середине": datetime(2026, 1, 15, 8, 15, 0), "в последнюю минуту": datetime(2026, 1, 15, 9, 0, 59),
+          "после": datetime(2026, 1, 15, 9, 1, 0)}
+
+
+@pytest.fixture
+def journal(app):
+    """«Журнал» lines written at each of EVENTS."""
+    with app.app_context():
+        db.session.add_all(AuditEvent(created_at=moment, actor="tester", object_type="contract", action="Проверка",
+                                      result="ok", details=text) for text, moment in EVENTS.items())
+        db.session.commit()
+
+
+@pytest.fixture
+def dated_contracts(app):
+    with app.app_context():
+        db.session.add_all(Contract(number=f"СТ-{day.day:02d}", contract_date=day, agent_inn="7707083893")
+                           for day in (date(2026, 1, 14), date(2026, 1, 15), date(2026, 1, 16)))
+        db.session.commit()

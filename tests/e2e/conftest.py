@@ -51,3 +51,11 @@ def screenshot(page):
             os.makedirs(folder, exist_ok=True)
             page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
     return take
+
+
+@pytest.fixture
+def demo_stand(app, stand):
+    """SIS in demo mode: the "Тестовый стенд" page talks to the stand's control interface."""
+    app.config.update(SIS_STOLOTO_STAND_URL=stand.url, SIS_STOLOTO_STAND_CA=stand.ca_path)
+    yield stand
+    app.config.update(SIS_STOLOTO_STAND_URL="", SIS_STOLOTO_STAND_CA="")

@@ -9,8 +9,7 @@ from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import CashRegister, Store
 from stoloto.services import terminals
-from tests.e2e.test_contract_registration import log_in
-from tests.e2e.test_contract_terminals import UPDATE_TIMEOUT_MS
+from tests.e2e.browser import UPDATE_TIMEOUT_MS, log_in
 from tests.factories import activated_contract, active_contract_with_a_used_number, stocked_contract, waiting_registers
 from tests.integration.register_runs import set_latency
 

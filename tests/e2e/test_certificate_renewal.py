@@ -3,8 +3,7 @@ and the warning goes away."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_content_security_policy import Console
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import Console, log_in
 from tests.factories import activated_contract
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ from stoloto.extensions import db
 from stoloto.models import AuditEvent, CashRegister, Contract, Store, User
 from stoloto.services import contracts, terminals
 from stoloto.services.contracts import ContractInput
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import Console, log_in
 from tests.factories import activated_contract
 
 pytestmark = pytest.mark.browser
@@ -53,23 +53,6 @@ def _pages(app) -> list[str]:
             url += f"?ids={store_ids}"
         urls.append(url)
     return [*urls, NOT_FOUND]
-
-
-class Console:
-    """Everything Chromium reports as wrong: console errors (CSP violations among them) and page errors."""
-
-    def __init__(self, page):
-        self.problems = []
-        page.on("console", lambda message: message.type == "error" and self.problems.append(
-            f"{page.url}: {message.text}"))
-        page.on("pageerror", lambda error: self.problems.append(f"{page.url}: {error}"))
-        page.on("response", self._check_policy)
-
-    def _check_policy(self, response) -> None:
-        request = response.request
-        if request.is_navigation_request() and "script-src 'self' 'nonce-" not in response.headers.get(
-                "content-security-policy", ""):
-            self.problems.append(f"{response.url}: the page has no Content-Security-Policy")
 
 
 def _visit(page, base: str, url: str, console: Console) -> None:

@@ -3,17 +3,9 @@ import pytest
 from playwright.sync_api import expect
 
 from stoloto.services import terminals
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import activate, log_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def demo_stand(app, stand):
-    """SIS in demo mode: the "Тестовый стенд" page talks to the stand's control interface."""
-    app.config.update(SIS_STOLOTO_STAND_URL=stand.url, SIS_STOLOTO_STAND_CA=stand.ca_path)
-    yield stand
-    app.config.update(SIS_STOLOTO_STAND_URL="", SIS_STOLOTO_STAND_CA="")
 
 
 def add_and_prepare(page, base_url, number, contract_date="15.01.2026"):
@@ -30,11 +22,6 @@ def stand_action(page, base_url, number, title):
     page.goto(base_url + "/stand/")
     page.locator("tr", has_text=number).locator(f"button:has-text('{title}')").click()
     expect(page.locator(".alert-success")).to_have_count(1)
-
-
-def activate(page, base_url, number):
-    page.goto(base_url + "/contracts/")
-    page.locator("tr", has_text=number).locator("button:has-text('Активировать договор')").click()
 
 
 def test_contract_goes_from_created_to_active(app, page, live_server, accounts, demo_stand, screenshot):

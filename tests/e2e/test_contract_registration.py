@@ -4,19 +4,9 @@ import io
 import pytest
 from docx import Document
 
-from tests.conftest import PASSWORD
+from tests.e2e.browser import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page, base_url, login):
-    page.goto(base_url + "/")
-    page.fill("input[name=login]", login)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Войти')")
-    page.wait_for_selector("[data-testid=current-user]")
-    # The menus open by Bootstrap's script: under load a click can come before it has run.
-    page.wait_for_load_state("load")
 
 
 def test_operator_registers_and_prepares_a_contract(page, live_server, accounts, screenshot):

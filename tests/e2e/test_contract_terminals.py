@@ -8,27 +8,14 @@ from stoloto.extensions import db
 from stoloto.models import Contract
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
-from tests.e2e.test_content_security_policy import Console
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import UPDATE_TIMEOUT_MS, Console, log_in, mark_document, still_the_page
 from tests.factories import activated_contract
 
 pytestmark = pytest.mark.browser
 NUMBER = "ЖДЁТ-1"
-UPDATE_TIMEOUT_MS = 15000  # progress.js asks every 3 s
-
-
 def waiting(app, stand) -> int:
     with app.app_context():
         return activated_contract(stand, NUMBER)
-
-
-def mark_document(page) -> None:
-    """A mark that a reload or a navigation would wipe: its presence later proves the page stayed."""
-    page.evaluate("window.sisStillThePage = true")
-
-
-def still_the_page(page) -> bool:
-    return page.evaluate("window.sisStillThePage === true")
 
 
 def test_the_list_flips_to_active_by_itself_when_the_job_fetches_the_batch(app, page, live_server, accounts, stand):

@@ -11,7 +11,7 @@ from stoloto.extensions import db
 from stoloto.models import CashRegister, Contract, Store
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import log_in
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from stoloto import settings
 from stoloto.extensions import db
 from stoloto.models import Store
 from stoloto.services import terminals
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import log_in
 from tests.factories import activated_contract
 
 pytestmark = pytest.mark.browser

@@ -5,9 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_content_security_policy import Console
-from tests.e2e.test_contract_registration import log_in
-from tests.e2e.test_contract_terminals import UPDATE_TIMEOUT_MS, mark_document, still_the_page
+from tests.e2e.browser import UPDATE_TIMEOUT_MS, Console, log_in, mark_document, still_the_page
 
 pytestmark = pytest.mark.browser
 

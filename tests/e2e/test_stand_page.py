@@ -3,8 +3,7 @@ import pytest
 
 from stoloto.services import contracts, terminals
 from stoloto.services.contracts import ContractInput
-from tests.e2e.test_contract_activation import activate, demo_stand  # noqa: F401 (a fixture)
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import activate, log_in
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ from stoloto.extensions import db
 from stoloto.models import Store
 from stoloto.services import contracts
 from stoloto.services.contracts import ContractInput
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import log_in
 
 pytestmark = pytest.mark.browser
 

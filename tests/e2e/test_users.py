@@ -3,7 +3,7 @@ the user must pick their own at the next login, and the last active administrato
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import log_in
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from stoloto.models import User
 from stoloto.services import contracts, stores, users
 from stoloto.services.contracts import ContractInput
 from stoloto.services.stores import StoreInput
-from tests.e2e.test_contract_registration import log_in
+from tests.e2e.browser import log_in
 
 pytestmark = pytest.mark.browser
 NUMBER = "СТ-2026/001"

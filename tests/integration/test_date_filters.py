@@ -1,37 +1,14 @@
 """Date and date-time filters over HTTP, with the query strings the panel's filter form sends."""
 import json
 import re
-from datetime import date, datetime
 from urllib.parse import urlencode
 
 import pytest
 
-from stoloto.extensions import db
-from stoloto.models import AuditEvent, Contract
-from tests.integration.test_bad_input_panel import flashed
+from tests.conftest import EVENTS, flashed
 
-# Moscow times of 15 January 2026 (UTC+3) and the journal line written at each, kept as UTC.
-EVENTS = {"до начала": datetime(2026, 1, 15, 6, 59, 59), "в начале": datetime(2026, 1, 15, 7, 0, 0),
-          "в середине": datetime(2026, 1, 15, 8, 15, 0), "в последнюю минуту": datetime(2026, 1, 15, 9, 0, 59),
-          "после": datetime(2026, 1, 15, 9, 1, 0)}
 PERIOD_HINT = ("Введите его как ДД.ММ.ГГГГ ЧЧ:ММ — ДД.ММ.ГГГГ ЧЧ:ММ, например «15.01.2026 10:00 — 15.01.2026 "
                "12:00».")
-
-
-@pytest.fixture
-def journal(app):
-    with app.app_context():
-        db.session.add_all(AuditEvent(created_at=moment, actor="tester", object_type="contract", action="Проверка",
-                                      result="ok", details=text) for text, moment in EVENTS.items())
-        db.session.commit()
-
-
-@pytest.fixture
-def dated_contracts(app):
-    with app.app_context():
-        db.session.add_all(Contract(number=f"СТ-{day.day:02d}", contract_date=day, agent_inn="7707083893")
-                           for day in (date(2026, 1, 14), date(2026, 1, 15), date(2026, 1, 16)))
-        db.session.commit()
 
 
 def filter_index(browser, url: str, column: str, operation: str) -> int:
