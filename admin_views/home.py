@@ -6,7 +6,7 @@ from flask_admin import AdminIndexView, expose
 from sqlalchemy import func, select
 
 from jobs import scheduler
-from stoloto import clock, stats
+from stoloto import clock, stats, stoloto_services
 from stoloto.extensions import db
 from stoloto.lifecycle import STATUS_LABELS
 from stoloto.models import AuditEvent, CashRegister, Contract, Store
@@ -88,7 +88,7 @@ def calls_chart() -> charts.BarChart:
 def _endpoints(by_endpoint: dict[str, int]) -> str:
     if not by_endpoint:
         return ""
-    named = ", ".join(f"{stats.ENDPOINT_LABELS.get(name, name)} {count}" for name, count in sorted(by_endpoint.items()))
+    named = ", ".join(f"{stoloto_services.label(name)} {count}" for name, count in sorted(by_endpoint.items()))
     return f" ({named})"
 
 

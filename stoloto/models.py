@@ -294,7 +294,7 @@ class HourlyStolotoCalls(db.Model):
     __tablename__ = "hourly_stoloto_calls"
 
     hour: Mapped[datetime] = mapped_column(primary_key=True)
-    endpoint: Mapped[str] = mapped_column(db.String(32), primary_key=True)  # activate, batches, registration
+    endpoint: Mapped[str] = mapped_column(db.String(32), primary_key=True)  # a name of stoloto_services.py
     slot: Mapped[int] = mapped_column(db.SmallInteger, primary_key=True, default=0, server_default="0")
     calls: Mapped[int] = mapped_column(default=0)
     # Stoloto answered no (401, TERMINAL_LIMIT_EXCEEDED…): a protocol answer, not an outage.
@@ -397,7 +397,7 @@ class StolotoEndpoint(db.Model):
 
     __tablename__ = "stoloto_endpoints"
 
-    endpoint: Mapped[str] = mapped_column(db.String(32), primary_key=True)  # activation, batches, registration
+    endpoint: Mapped[str] = mapped_column(db.String(32), primary_key=True)  # a name of stoloto_services.py
     state: Mapped[str] = mapped_column(db.String(16))  # ok, failing
     last_ok_at: Mapped[datetime | None]
     # The first failure since the last success; NULL while the calls succeed.
@@ -418,7 +418,7 @@ class AlertEpisode(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(db.String(32))
-    subject: Mapped[str] = mapped_column(db.String(64))
+    subject: Mapped[str] = mapped_column(db.String(64))  # stoloto_down's: a name of stoloto_services.py
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None]
     title: Mapped[str] = mapped_column(db.Text)    # the e-mail's subject line when it started

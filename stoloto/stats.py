@@ -24,9 +24,6 @@ REGISTERED, REFUSED, WAITING = "registered", "refused", "waiting"
 OUTCOMES = (REGISTERED, REFUSED, WAITING)
 OUTCOME_LABELS = {REGISTERED: "Зарегистрированы", REFUSED: "Отказ Столото", WAITING: "Начали ожидать"}
 SLOTS = 8
-# The endpoints as clients/stoloto.py's metrics name them.
-ENDPOINT_LABELS = {"activate": "активация", "batches": "пакеты номеров", "registration": "регистрация касс",
-                   "renewal": "обновление сертификата"}
 
 
 def _upserts(model, counters: tuple[str, ...]) -> dict:
@@ -75,7 +72,8 @@ def count_terminals(executor, contract_id: int, moment: datetime, issued: int = 
 
 
 def count_call(executor, endpoint: str, outcome) -> None:
-    """Counts one call to Stoloto and its outcome (a clients.stoloto.Outcome) in the caller's transaction.
+    """Counts one call to Stoloto (`endpoint`: a name of stoloto_services.py) and its outcome (a
+    clients.stoloto.Outcome) in the caller's transaction.
 
     The registration path counts its call with the move that follows it (one commit for both): a move lost
     to a concurrent request for the same register rolls back, and that call goes uncounted.

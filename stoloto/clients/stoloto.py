@@ -21,6 +21,7 @@ from urllib3.util.retry import Retry
 
 from ..boundary import storable
 from ..metrics import stoloto_call
+from ..stoloto_services import ACTIVATE, BATCHES, REGISTRATION, RENEW
 
 log = logging.getLogger(__name__)
 # Stoloto's error code and text are kept as SIS stores them (cash_registers.stoloto_error_code is 64 long).
@@ -93,7 +94,7 @@ class StolotoClient:
                  observer: Callable[[str, "Outcome"], None] | None = None):
         self.base_url = base_url.rstrip("/")
         self._url = _checked_url(self.base_url)
-        self.observer = observer  # told every call's outcome, by service: activation, batches, registration
+        self.observer = observer  # told every call's outcome, by service (stoloto_services.py)
         self.verify = ca_bundle or True
         self.timeout = (connect_timeout, read_timeout)
         self._hold_off_until = 0.0  # see should_hold_off()
@@ -115,10 +116,10 @@ class StolotoClient:
         else:
             self.adapter = HTTPAdapter(**pool)
 
-    @stoloto_call("activate")
+    @stoloto_call(ACTIVATE)
     def activate(self, request_id: str, contract_number: str, contract_date: str, agent_inn: str,
                  csr_pem: str) -> Outcome:
-        outcome = self._post("activation", "/api/v1/contracts/activate", request_id, {
+        outcome = self._post(ACTIVATE, "/api/v1/contracts/activate", request_id, {
             "contract_number": contract_number, "contract_date": contract_date,
             "agent_inn": agent_inn, "csr": csr_pem})
         if outcome.ok and not all(isinstance(outcome.data.get(k), str) and outcome.data.get(k)
@@ -126,19 +127,19 @@ class StolotoClient:
             return _bad_response(outcome.status, "в ответе нет сертификата")
         return outcome
 
-    @stoloto_call("renew")
+    @stoloto_call(RENEW)
     def renew_certificate(self, request_id: str, contract_number: str, csr_pem: str) -> Outcome:
         """§1.4: a certificate for a new key, asked for with the current certificate (mutual TLS)."""
-        outcome = self._post("renewal", "/api/v1/certificates/renew", request_id, {
+        outcome = self._post(RENEW, "/api/v1/certificates/renew", request_id, {
             "contract_number": contract_number, "csr": csr_pem})
         if outcome.ok and not all(isinstance(outcome.data.get(k), str) and outcome.data.get(k)
                                   for k in ("certificate", "ca_certificate")):
             return _bad_response(outcome.status, "в ответе нет сертификата")
         return outcome
 
-    @stoloto_call("batches")
+    @stoloto_call(BATCHES)
     def request_batch(self, request_id: str, contract_number: str, count: int) -> Outcome:
-        outcome = self._post("batches", "/api/v1/terminals/batches", request_id,
+        outcome = self._post(BATCHES, "/api/v1/terminals/batches", request_id,
                              {"contract_number": contract_number, "count": count})
         if outcome.ok:
             terminals = outcome.data.get("terminals")
@@ -148,9 +149,9 @@ class StolotoClient:
                 return _bad_response(outcome.status, "некорректный список терминалов")
         return outcome
 
-    @stoloto_call("registration")
+    @stoloto_call(REGISTRATION)
     def register_terminal(self, request_id: str, terminal_number: str, payload: dict) -> Outcome:
-        outcome = self._post("registration", f"/api/v1/terminals/{terminal_number}/registration", request_id,
+        outcome = self._post(REGISTRATION, f"/api/v1/terminals/{terminal_number}/registration", request_id,
                              payload)
         if outcome.ok and outcome.data.get("status") != "REGISTERED":
             return _bad_response(outcome.status, "неожиданный статус регистрации")

@@ -18,14 +18,14 @@ from flask import Flask, current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, clock, settings
+from .. import audit, clock, settings, stoloto_services
 from ..extensions import db
 from ..lifecycle import ContractStatus
 from ..models import AlertEpisode, AlertNotice, CashRegister, Contract, StolotoEndpoint, Terminal, TerminalBatch, utcnow
 from ..plural import plural
 from ..register_lifecycle import REASON_LABELS, RegisterState
 from . import forecast, stores
-from .stoloto_status import ENDPOINT_LABELS, FAILING
+from .stoloto_status import FAILING
 
 log = logging.getLogger(__name__)
 PRODUCT = "СИ Столото"
@@ -111,7 +111,7 @@ def _stoloto_failing(now: datetime) -> list[Alert]:
         StolotoEndpoint.last_failed_at > StolotoEndpoint.failing_since))
     alerts = []
     for row in rows:
-        label = ENDPOINT_LABELS.get(row.endpoint, row.endpoint)
+        label = stoloto_services.label(row.endpoint)
         last_ok = f" Последний успешный вызов: {_at(row.last_ok_at)}." if row.last_ok_at else ""
         alerts.append(Alert(STOLOTO_FAILING, row.endpoint,
                             headline(f"сбой Столото ({label}) длится {_minutes(now - row.failing_since)}"),
@@ -227,7 +227,7 @@ def _fresh(statement):
 def _resolution(episode: AlertEpisode, now: datetime) -> tuple[str, str]:
     lasted = f"Уведомление длилось {_minutes(now - episode.started_at)} (с {_at(episode.started_at)})."
     if episode.kind == STOLOTO_FAILING:
-        label = ENDPOINT_LABELS.get(episode.subject, episode.subject)
+        label = stoloto_services.label(episode.subject)
         return (headline(f"Столото снова работает ({label})"),
                 f"Вызовы сервиса Столото «{label}» снова удаются. {lasted}")
     if episode.kind == REGISTERS_WAITING:

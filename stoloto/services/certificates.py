@@ -19,6 +19,7 @@ from ..clients.stoloto import Outcome
 from ..extensions import db
 from ..lifecycle import ContractStatus, status_label
 from ..models import Contract, utcnow
+from ..stoloto_services import ACTIVATE, RENEW
 from . import alerts
 from .contracts import get_contract
 from .gateway import key_context, outcome_error, stoloto_client
@@ -135,7 +136,7 @@ def renew(contract_id: int, actor: str) -> Renewal:
         renewal_ended(contract_id, error)
         raise
     outcome = client.renew_certificate(request_id, contract.number, contract.pending_csr_pem)
-    stats.record_call(db.session, "renewal", outcome)
+    stats.record_call(db.session, RENEW, outcome)
     try:
         renewal = _finish_renewal(contract, request_id, outcome, actor)
     except errors.SisError as error:
@@ -408,7 +409,7 @@ def send_activation(contract: Contract, csr_pem: str) -> Outcome:
         db.session.commit()
     outcome = client.activate(contract.activation_request_id, contract.number,
                               contract.contract_date.isoformat(), contract.agent_inn, csr_pem)
-    stats.record_call(db.session, "activate", outcome)
+    stats.record_call(db.session, ACTIVATE, outcome)
     if outcome.answered:
         contract.activation_request_id = None
         db.session.commit()

@@ -40,6 +40,7 @@ from ..register_lifecycle import (
     rebind_due,
     refusal_message,
 )
+from ..stoloto_services import REGISTRATION
 from . import stores
 from .gateway import contract_client, outcome_error
 
@@ -596,7 +597,7 @@ def _advance(connection: Connection, cash_register: dict, hold_off: bool = False
             {"contract_number": cash_register["contract_number"], "store_code": cash_register["store_code"],
              "cash_number": cash_register["cash_number"], "serial_number": cash_register["serial_number"],
              "address": cash_register["address"]})
-        stats.count_call(connection, "registration", outcome)  # committed with the move that follows
+        stats.count_call(connection, REGISTRATION, outcome)  # committed with the move that follows
         if outcome.ok:
             details = f"зарегистрирована в Столото по договору № {cash_register['contract_number']}"
             _commit_without_waiting_for_the_disk(connection)

@@ -13,9 +13,6 @@ from ..models import StolotoEndpoint, utcnow
 
 log = logging.getLogger(__name__)
 OK, FAILING = "ok", "failing"
-# The services by the names the client's calls carry (StolotoClient's `stoloto_call` endpoints).
-ENDPOINT_LABELS = {"activation": "активация договоров", "batches": "пакеты терминалов",
-                   "registration": "регистрация касс", "renewal": "обновление сертификатов"}
 # A process tells the database what it sees when that changes, and at most this often otherwise: another
 # process may have written the opposite meanwhile, and the last failure's time must stay fresh while it lasts.
 REFRESH = timedelta(seconds=60)

@@ -16,6 +16,7 @@ from .. import audit, errors, settings, stats
 from ..extensions import db
 from ..lifecycle import ContractStatus, transition
 from ..models import Contract, Terminal, TerminalBatch, utcnow
+from ..stoloto_services import BATCHES
 from .gateway import outcome_error, stoloto_client
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def fetch_batch(contract_id: int, actor: str = audit.SYSTEM_ACTOR, force: bool =
     batch.attempts += 1
     db.session.commit()
     outcome = client.request_batch(batch.request_id, contract.number, batch.requested_count)
-    stats.record_call(db.session, "batches", outcome)
+    stats.record_call(db.session, BATCHES, outcome)
     if outcome.ok:
         return _complete(batch, outcome.data, actor)
     error = outcome_error(outcome, "получении пакета терминалов")
