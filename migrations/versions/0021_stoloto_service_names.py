@@ -56,17 +56,18 @@ def _rename_counter(old, new):
     connection.execute(text("UPDATE hourly_stoloto_calls SET endpoint = :new WHERE endpoint = :old"), names)
 
 
-def upgrade():
+def _rename_all(backwards: bool):
     for old, new in _ALERT_NAMES:
+        old, new = (new, old) if backwards else (old, new)
         _rename_endpoint(old, new)
         _rename_subject(old, new)
     for old, new in _COUNTER_NAMES:
-        _rename_counter(old, new)
+        _rename_counter(*((new, old) if backwards else (old, new)))
+
+
+def upgrade():
+    _rename_all(backwards=False)
 
 
 def downgrade():
-    for old, new in _ALERT_NAMES:
-        _rename_endpoint(new, old)
-        _rename_subject(new, old)
-    for old, new in _COUNTER_NAMES:
-        _rename_counter(new, old)
+    _rename_all(backwards=True)
