@@ -8,7 +8,7 @@ from flask import Flask
 from admin_views import register_admin
 from jobs.scheduler import register_jobs
 from stoloto import settings
-from stoloto.api import api
+from stoloto.api import SessionInterface, api
 from stoloto.cli import register_commands
 from stoloto.config import build_config
 from stoloto.database import configure_engine
@@ -34,6 +34,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_extensions(app)
     register_admin(app)
     app.register_blueprint(api)
+    app.session_interface = SessionInterface()
     app.register_blueprint(health)
     register_metrics(app)
     register_errorhandlers(app)

@@ -2,7 +2,9 @@
 
 Usage: .venv/bin/python bench/profile_registration.py [--profile [--cpu]]
 Prints CPU and wall milliseconds per registration over 300 registrations after 300 warm-up ones;
-with --profile, also the 25 functions with the most time of their own (cProfile).
+with --profile, also the 25 functions with the most time of their own (cProfile); SORT, TOP and CALLERS
+choose what is printed, DUMP=file keeps the whole profile for pstats. Function calls per registration (the
+profile's count / ROUNDS) compare two versions where this shared machine's CPU time drifts by a third.
 """
 import cProfile
 import os
@@ -45,6 +47,7 @@ def main() -> None:
             # --cpu: CPU time (what the GIL and the cores pay), not wall time that includes waiting for the stand
             profiler = cProfile.Profile(time.process_time) if "--cpu" in sys.argv else cProfile.Profile()
             profiler.runcall(register, 1 + 2 * ROUNDS)
+            if os.environ.get("DUMP"): profiler.dump_stats(os.environ["DUMP"])
             stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime"))
             stats.print_stats(int(os.environ.get("TOP", "25")))
             if os.environ.get("CALLERS"):  # who calls a function, e.g. CALLERS=_get_protocol_attrs

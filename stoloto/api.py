@@ -2,6 +2,7 @@
 import hmac
 
 from flask import Blueprint, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import boundary, settings
@@ -18,6 +19,16 @@ MAX_CASH_NUMBER = 9999
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(api)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie sessions, except for the API: a cash register authenticates with the bearer token, so
+    its requests neither read nor set the session cookie (nor build the cookie's signer, on every request)."""
+
+    def open_session(self, app, request):
+        if request.path.startswith(api.url_prefix + "/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def error(code: str, message: str, status: int | None = None, **extra):

@@ -16,6 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
@@ -74,16 +75,41 @@ class ClientCertificate:
     key_pem: bytes = field(repr=False)
 
 
-class _ContextAdapter(HTTPAdapter):
-    """An adapter whose TLS context already holds the client certificate and key (in memory only)."""
+class _Adapter(HTTPAdapter):
+    """requests' adapter for the one address a client calls.
 
-    def __init__(self, ssl_context: ssl.SSLContext, **kwargs):
+    Its connection pool is found once per address, not by parsing the URL and building urllib3's pool key
+    on every call, and answers are built without a cookie jar: Stoloto sets no cookies. With `ssl_context`
+    (mutual TLS) the context already holds the client certificate and key, in memory only.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, **kwargs):
         self.ssl_context = ssl_context
+        self._pools = {}
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
-        kwargs["ssl_context"] = self.ssl_context
+        if self.ssl_context is not None:
+            kwargs["ssl_context"] = self.ssl_context
         return super().init_poolmanager(*args, **kwargs)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        if proxies:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        scheme, _, authority = request.url.split("/", 3)[:3]
+        key = (scheme, authority, verify, cert)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        return pool
+
+    def build_response(self, req, resp) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response.reason = resp.status, resp.reason
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw, response.url, response.request, response.connection = resp, req.url, req, self
+        return response
 
 
 class StolotoClient:
@@ -109,12 +135,9 @@ class StolotoClient:
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0,
                       allowed_methods=None, backoff_factor=0.2, raise_on_redirect=False)
         pool = {"max_retries": retry, "pool_connections": 4, "pool_maxsize": 64}
-        if self.base_url.startswith("http://"):  # the stands without TLS (docs/protocols.md allows it for tests)
-            self.adapter = HTTPAdapter(**pool)
-        elif client_cert is not None:
-            self.adapter = _ContextAdapter(_mutual_tls_context(ca_bundle, client_cert), **pool)
-        else:
-            self.adapter = HTTPAdapter(**pool)
+        # The stands without TLS (docs/protocols.md allows it for tests) get no client certificate.
+        mutual_tls = client_cert is not None and not self.base_url.startswith("http://")
+        self.adapter = _Adapter(_mutual_tls_context(ca_bundle, client_cert) if mutual_tls else None, **pool)
 
     @stoloto_call(ACTIVATE)
     def activate(self, request_id: str, contract_number: str, contract_date: str, agent_inn: str,
