@@ -66,6 +66,20 @@ def sis_beside_stand(folder: Path, port: int, database_url: str | None = None, t
         yield app, url, ca, pid
 
 
+def machine_ticks() -> list[int]:
+    """The machine's CPU time by kind since boot (/proc/stat: user, nice, system, idle, iowait, irq, softirq, steal)."""
+    with open("/proc/stat") as handle:
+        return [int(value) for value in handle.readline().split()[1:9]]
+
+
+def machine_share(before: list[int], after: list[int]) -> str:
+    """How the machine's cores spent a span: busy, idle, and stolen by the host (a shared VM's neighbours)."""
+    spent = [b - a for a, b in zip(before, after)]
+    total = sum(spent) or 1
+    idle, steal = spent[3] + spent[4], spent[7]
+    return f"cores {100 * (total - idle - steal) / total:.0f} % busy, {100 * steal / total:.0f} % stolen"
+
+
 def cpu_seconds(group: int) -> float:
     """CPU time (user + system) of the live processes of a process group, e.g. a server and its workers."""
     ticks = 0

@@ -94,6 +94,7 @@ def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, wor
         for run, latency in ((1, LATENCY_MS), (2, LATENCY_MS), (3, 0)):
             set_latency(stand, latency)
             before, stand_before = _setup.cpu_seconds(server.pid), _setup.cpu_seconds(stand_pid)
+            ticks = _setup.machine_ticks()
             started = time.perf_counter()
             spread: list[int] = []
             sampler = threading.Timer(registrations.DURATION / 2, lambda into=spread: into.extend(
@@ -104,7 +105,8 @@ def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, wor
             busy = (_setup.cpu_seconds(server.pid) - before) / (time.perf_counter() - started)
             cpu_ms = (_setup.cpu_seconds(server.pid) - before) * 1000 / count
             stand_ms = (_setup.cpu_seconds(stand_pid) - stand_before) * 1000 / count
-            machine = f"the stand's CPU {stand_ms:.1f} ms, load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            machine = (f"the stand's CPU {stand_ms:.1f} ms; machine: load {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+                       f"{_setup.machine_share(ticks, _setup.machine_ticks())}")
             if latency:
                 lines.append(f"API, {registrations.CONNECTIONS} connections, {workers}×{threads} threads, "
                              f"Stoloto {latency} ms: {rate:6.1f}/s of {allowed:.0f}/s allowed "
