@@ -72,12 +72,12 @@ def machine_ticks() -> list[int]:
         return [int(value) for value in handle.readline().split()[1:9]]
 
 
-def machine_share(before: list[int], after: list[int]) -> str:
-    """How the machine's cores spent a span: busy, idle, and stolen by the host (a shared VM's neighbours)."""
-    spent = [b - a for a, b in zip(before, after)]
+def machine_share(before: list[int], after: list[int]) -> tuple[float, float]:
+    """How the machine's cores spent a span, in %: busy, and stolen by the host (a shared VM's neighbours)."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
     total = sum(spent) or 1
     idle, steal = spent[3] + spent[4], spent[7]
-    return f"cores {100 * (total - idle - steal) / total:.0f} % busy, {100 * steal / total:.0f} % stolen"
+    return 100 * (total - idle - steal) / total, 100 * steal / total
 
 
 def cpu_seconds(group: int) -> float:

@@ -91,6 +91,7 @@ def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, wor
     with registrations.serve("app:create_app()", 5744, environment) as server:
         _setup.wait_http("http://127.0.0.1:5744/auth/login")
         endpoint = "http://127.0.0.1:5744/api/v1/cash-registers/registration"
+        carried, served = [], []
         for run, latency in ((1, LATENCY_MS), (2, LATENCY_MS), (3, 0)):
             set_latency(stand, latency)
             before, stand_before = _setup.cpu_seconds(server.pid), _setup.cpu_seconds(stand_pid)
@@ -105,21 +106,40 @@ def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, wor
             busy = (_setup.cpu_seconds(server.pid) - before) / (time.perf_counter() - started)
             cpu_ms = (_setup.cpu_seconds(server.pid) - before) * 1000 / count
             stand_ms = (_setup.cpu_seconds(stand_pid) - stand_before) * 1000 / count
-            machine = (f"the stand's CPU {stand_ms:.1f} ms; machine: load {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
-                       f"{_setup.machine_share(ticks, _setup.machine_ticks())}")
+            cores_busy, stolen = _setup.machine_share(ticks, _setup.machine_ticks())
+            machine = (f"machine: load {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores {cores_busy:.0f} % busy, "
+                       f"{stolen:.0f} % stolen by the host")
             if latency:
+                carried.append(rate)
+                served.append(sum(min(n, threads) for n in spread))
+                took = registrations.CONNECTIONS * 1000 / rate  # each connection: one request after another
                 lines.append(f"API, {registrations.CONNECTIONS} connections, {workers}×{threads} threads, "
                              f"Stoloto {latency} ms: {rate:6.1f}/s of {allowed:.0f}/s allowed "
                              f"({100 * rate / allowed:.0f} %, target ≥ 80 %: "
-                             f"{'met' if rate >= 0.8 * allowed else 'NOT met'}); "
-                             f"server CPU {cpu_ms:.1f} ms per request, "
-                             f"{busy:.2f} cores busy; {machine}; connections per worker {spread}: "
-                             f"{sum(min(n, threads) for n in spread)} served at once")
+                             f"{'met' if rate >= 0.8 * allowed else 'NOT met'}); a request took {took:.0f} ms: "
+                             f"Stoloto {latency}, SIS's CPU {cpu_ms:.1f}, the stand's {stand_ms:.1f}, waiting for a "
+                             f"core, the GIL or a lock {took - latency - cpu_ms - stand_ms:.0f}; SIS {busy:.2f} cores "
+                             f"busy; {machine}; connections per worker {spread}: {served[-1]} served at once")
             else:
                 lines.append(f"API, same load, Stoloto at once: {rate:6.1f}/s (what CPU and database allow); "
-                             f"server CPU {cpu_ms:.1f} ms per request, {busy:.2f} cores busy; {machine}")
+                             f"server CPU {cpu_ms:.1f} ms per request, {busy:.2f} cores busy; the stand's CPU "
+                             f"{stand_ms:.1f} ms; {machine}")
+                lines.append(binding_limit(max(carried), rate, allowed, min(served), cores_busy))
             print(lines[-1], flush=True)
     return lines
+
+
+def binding_limit(carried: float, at_once: float, allowed: float, served: int, cores_busy: float) -> str:
+    """Which limit binds the API under latency: the threads, the CPU (and database), or queueing for them."""
+    if served < 0.9 * registrations.CONNECTIONS:  # a few are always between one request and the next
+        return (f"binds: threads — only {served} of {registrations.CONNECTIONS} connections had a thread at once")
+    if at_once < 0.8 * allowed:
+        return (f"binds: CPU and database — with Stoloto answering at once this machine carries {at_once:.0f}/s "
+                f"(its cores {cores_busy:.0f} % busy), less than 80 % of the {allowed:.0f}/s that threads and "
+                f"latency allow: no number of threads reaches the target here")
+    return (f"binds: queueing for the CPU — the connections had threads and the machine carries {at_once:.0f}/s "
+            f"with Stoloto answering at once; at {carried:.0f}/s the requests wait for a core, their worker's GIL "
+            f"and SQLite's write lock (fewer CPU milliseconds per request shorten the wait)")
 
 
 def connections_per_worker(port: int) -> list[int]:

@@ -47,7 +47,8 @@ def main() -> None:
             # --cpu: CPU time (what the GIL and the cores pay), not wall time that includes waiting for the stand
             profiler = cProfile.Profile(time.process_time) if "--cpu" in sys.argv else cProfile.Profile()
             profiler.runcall(register, 1 + 2 * ROUNDS)
-            if os.environ.get("DUMP"): profiler.dump_stats(os.environ["DUMP"])
+            if os.environ.get("DUMP"):
+                profiler.dump_stats(os.environ["DUMP"])
             stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime"))
             stats.print_stats(int(os.environ.get("TOP", "25")))
             if os.environ.get("CALLERS"):  # who calls a function, e.g. CALLERS=_get_protocol_attrs
