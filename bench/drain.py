@@ -118,13 +118,14 @@ def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, wor
                              f"({100 * rate / allowed:.0f} %, target ≥ 80 %: "
                              f"{'met' if rate >= 0.8 * allowed else 'NOT met'}); a request took {took:.0f} ms: "
                              f"Stoloto {latency}, SIS's CPU {cpu_ms:.1f}, the stand's {stand_ms:.1f}, waiting for a "
-                             f"core, the GIL or a lock {took - latency - cpu_ms - stand_ms:.0f}; SIS {busy:.2f} cores "
-                             f"busy; {machine}; connections per worker {spread}: {served[-1]} served at once")
+                             f"core, the GIL or the database {took - latency - cpu_ms - stand_ms:.0f}; "
+                             f"SIS {busy:.2f} cores busy; {machine}; connections per worker {spread}: "
+                             f"{served[-1]} served at once")
             else:
                 lines.append(f"API, same load, Stoloto at once: {rate:6.1f}/s (what CPU and database allow); "
                              f"server CPU {cpu_ms:.1f} ms per request, {busy:.2f} cores busy; the stand's CPU "
                              f"{stand_ms:.1f} ms; {machine}")
-                lines.append(binding_limit(max(carried), rate, allowed, min(served), cores_busy))
+                lines.append(binding_limit(max(carried), rate, allowed, max(served), cores_busy))
             print(lines[-1], flush=True)
     return lines
 
