@@ -132,12 +132,12 @@ def api(app, stand: tuple[str, str], stand_pid: int, url: str, folder: Path, wor
 
 def binding_limit(carried: float, at_once: float, allowed: float, served: int, cores_busy: float) -> str:
     """Which limit binds the API under latency: the threads, the CPU (and database), or queueing for them."""
-    if served < 0.9 * registrations.CONNECTIONS:  # a few are always between one request and the next
-        return (f"binds: threads — only {served} of {registrations.CONNECTIONS} connections had a thread at once")
     if at_once < 0.8 * allowed:
         return (f"binds: CPU and database — with Stoloto answering at once this machine carries {at_once:.0f}/s "
                 f"(its cores {cores_busy:.0f} % busy), less than 80 % of the {allowed:.0f}/s that threads and "
                 f"latency allow: no number of threads reaches the target here")
+    if served < 0.9 * registrations.CONNECTIONS:  # a few are always between one request and the next
+        return (f"binds: threads — only {served} of {registrations.CONNECTIONS} connections had a thread at once")
     return (f"binds: queueing for the CPU — the connections had threads and the machine carries {at_once:.0f}/s "
             f"with Stoloto answering at once; at {carried:.0f}/s the requests wait for a core, their worker's GIL "
             f"and SQLite's write lock (fewer CPU milliseconds per request shorten the wait)")
