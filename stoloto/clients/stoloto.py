@@ -16,7 +16,6 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
@@ -79,8 +78,8 @@ class _Adapter(HTTPAdapter):
     """requests' adapter for the one address a client calls.
 
     Its connection pool is found once per address, not by parsing the URL and building urllib3's pool key
-    on every call, and answers are built without a cookie jar: Stoloto sets no cookies. With `ssl_context`
-    (mutual TLS) the context already holds the client certificate and key, in memory only.
+    on every call. With `ssl_context` (mutual TLS) the context already holds the client certificate and key,
+    in memory only.
     """
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None, **kwargs):
@@ -94,22 +93,13 @@ class _Adapter(HTTPAdapter):
         return super().init_poolmanager(*args, **kwargs)
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        if proxies:
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        # StolotoClient._send passes no proxies: the key need not name them.
         scheme, _, authority = request.url.split("/", 3)[:3]
         key = (scheme, authority, verify, cert)
         pool = self._pools.get(key)
-        if pool is None:
+        if pool is None:  # one address per client: the pool manager (4 pools) never closes it for another
             pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
         return pool
-
-    def build_response(self, req, resp) -> requests.Response:
-        response = requests.Response()
-        response.status_code, response.reason = resp.status, resp.reason
-        response.headers = CaseInsensitiveDict(resp.headers)
-        response.encoding = get_encoding_from_headers(response.headers)
-        response.raw, response.url, response.request, response.connection = resp, req.url, req, self
-        return response
 
 
 class StolotoClient:
